@@ -1,0 +1,90 @@
+//! How a log is shaped and how hard it tries to be durable.
+//!
+//! Segments roll when either file reaches its limit, so the two limits decide
+//! how large the unit of retention is. [`SyncPolicy`] decides when bytes move
+//! from the operating system's page cache to the disk: the trade between
+//! throughput and how much a power loss can take away.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::index::ENTRY_WIDTH;
+use crate::store::FRAME_OVERHEAD;
+
+// ANCHOR: config
+/// The shape and durability of a [`Log`](crate::Log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The most bytes one store file may hold, framing included. A record
+    /// that does not fit in an empty store is rejected.
+    pub max_store_bytes: u64,
+    /// The most bytes one index file may hold: `max_index_bytes / 12`
+    /// records per segment (any remainder is unused).
+    pub max_index_bytes: u64,
+    /// The offset of the first record of a new, empty log.
+    pub initial_offset: u64,
+    /// When appended bytes are forced to disk.
+    pub sync: SyncPolicy,
+}
+
+/// When the log calls `fsync` (strictly, `fdatasync`) on its store files.
+///
+/// Whatever the policy, [`Log::sync`](crate::Log::sync) forces everything
+/// appended so far to disk, and [`Log::close`](crate::Log::close) does too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Leave it to the operating system (it writes dirty pages back within
+    /// about 30 seconds on Linux). A process crash loses nothing; a power
+    /// loss can lose recent appends. Fastest; Kafka's default.
+    Os,
+    /// Sync after every `n` appended records.
+    EveryRecords(u64),
+    /// Sync on the first append at least this long after the previous sync.
+    /// (Checked when appending: a server that can go idle also calls
+    /// [`Log::sync`](crate::Log::sync) on a timer.)
+    Interval(Duration),
+    /// Sync before `append` and `append_batch` return: every acknowledged
+    /// record survives a power loss. Batch appends to amortize the cost.
+    Always,
+}
+// ANCHOR_END: config
+
+impl Default for Config {
+    /// Production sizes: 1 GiB stores, 10 MiB indexes (873,813 records per
+    /// segment), offsets from 0, syncing left to the operating system.
+    fn default() -> Self {
+        Config {
+            max_store_bytes: 1 << 30,
+            max_index_bytes: 10 << 20,
+            initial_offset: 0,
+            sync: SyncPolicy::Os,
+        }
+    }
+}
+
+impl Config {
+    /// Checks that the limits describe a log that can hold at least one record.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the setting that is off.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_index_bytes < ENTRY_WIDTH {
+            return Err(Error::InvalidConfig(format!(
+                "max_index_bytes is {}, but one index entry needs {ENTRY_WIDTH} bytes",
+                self.max_index_bytes
+            )));
+        }
+        if self.max_store_bytes < FRAME_OVERHEAD {
+            return Err(Error::InvalidConfig(format!(
+                "max_store_bytes is {}, but one record's frame needs {FRAME_OVERHEAD} bytes",
+                self.max_store_bytes
+            )));
+        }
+        if self.sync == SyncPolicy::EveryRecords(0) {
+            return Err(Error::InvalidConfig(
+                "sync every 0 records: use SyncPolicy::Always to sync every record".into(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,139 @@
+//! The one error type of the storage engine, and what each variant means to a
+//! caller: a bad request (out of range, too large), a broken file (corruption,
+//! named by file and byte position), or the operating system saying no (I/O,
+//! named by file).
+
+use std::io;
+use std::path::PathBuf;
+
+/// A `Result` whose error is this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong with a [`Log`](crate::Log).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The offset is below the lowest retained offset or at/after the next one.
+    #[error("offset {offset} is out of range: the log holds offsets {lowest}..{next}")]
+    OffsetOutOfRange {
+        /// The offset that was asked for.
+        offset: u64,
+        /// The lowest offset still in the log.
+        lowest: u64,
+        /// The offset the next append will get (one past the highest).
+        next: u64,
+    },
+
+    /// The record cannot fit in a segment, even an empty one. Nothing was written.
+    #[error(
+        "a record of {len} bytes is too large: a store holds at most {max_store_bytes} bytes, {overhead} of them the record's frame"
+    )]
+    RecordTooLarge {
+        /// The length of the record's value.
+        len: u64,
+        /// The configured limit of one store file.
+        max_store_bytes: u64,
+        /// The bytes of framing each record costs on disk.
+        overhead: u64,
+    },
+
+    /// A file holds bytes that are not what the log wrote. They are never
+    /// returned as data, and never silently dropped.
+    #[error("corrupt log file {}: at byte {position}: {problem}", path.display())]
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// The byte position of the damaged record or entry in that file.
+        position: u64,
+        /// What is wrong there.
+        problem: Corruption,
+    },
+
+    /// The configuration cannot describe a working log.
+    #[error("invalid log configuration: {0}")]
+    InvalidConfig(String),
+
+    /// Another `Log` (in this process or another) has the directory open.
+    #[error("log directory {} is already open by another Log", path.display())]
+    Locked {
+        /// The directory.
+        path: PathBuf,
+    },
+
+    /// The operating system refused a file operation.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What the log was doing: "reading", "creating", "syncing", ...
+        action: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The ways a file can be corrupt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Corruption {
+    /// The record's bytes do not match the CRC-32C stored in its header.
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    ChecksumMismatch {
+        /// The checksum in the record's header.
+        stored: u32,
+        /// The checksum of the bytes as they are now.
+        computed: u32,
+    },
+    /// A record header claims more bytes than the file holds there.
+    #[error("record length {len} runs past the end of the data ({available} bytes available)")]
+    LengthPastEnd {
+        /// The payload length in the header.
+        len: u64,
+        /// The bytes actually available after the header.
+        available: u64,
+    },
+    /// Fewer bytes than a record header where a record should start.
+    #[error("only {available} bytes where a 12-byte record header should be")]
+    TruncatedHeader {
+        /// The bytes there.
+        available: u64,
+    },
+    /// The record's header disagrees with where the index says it ends.
+    #[error("record length {len} disagrees with the index, which expects {expected}")]
+    LengthMismatch {
+        /// The payload length in the header.
+        len: u64,
+        /// The payload length the index implies.
+        expected: u64,
+    },
+    /// The index points at a place in the store where no record starts.
+    #[error("index entry {entry} points at store position {points_at}, where no record starts")]
+    IndexMismatch {
+        /// The index entry (relative offset).
+        entry: u64,
+        /// The store position it holds.
+        points_at: u64,
+    },
+    /// Segment files are missing or overlap, so offsets would be lost.
+    #[error("segments are not contiguous: expected base offset {expected}, found {found}")]
+    SegmentGap {
+        /// The base offset the previous segment ends at.
+        expected: u64,
+        /// The base offset of the next segment file.
+        found: u64,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with what the log was doing and to which file.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
