@@ -33,18 +33,23 @@ pub struct Config {
 /// appended so far to disk, and [`Log::close`](crate::Log::close) does too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncPolicy {
-    /// Leave it to the operating system (it writes dirty pages back within
-    /// about 30 seconds on Linux). A process crash loses nothing; a power
-    /// loss can lose recent appends. Fastest; Kafka's default.
+    /// Never sync: appended records reach the operating system when the
+    /// log's 64 KiB write buffer fills (or on [`Log::flush`](crate::Log::flush),
+    /// `sync` and `close`), and the disk when the OS writes its page cache
+    /// back (within about 30 seconds on Linux). Fastest. A process crash loses
+    /// what is still in the write buffer; a power loss also loses what the OS
+    /// has not written back.
     Os,
-    /// Sync after every `n` appended records.
+    /// Sync after every `n` appended records (in between, as [`SyncPolicy::Os`]).
     EveryRecords(u64),
-    /// Sync on the first append at least this long after the previous sync.
+    /// Sync on the first append at least this long after the previous sync
+    /// (in between, as [`SyncPolicy::Os`]).
     /// (Checked when appending: a server that can go idle also calls
     /// [`Log::sync`](crate::Log::sync) on a timer.)
     Interval(Duration),
-    /// Sync before `append` and `append_batch` return: every acknowledged
-    /// record survives a power loss. Batch appends to amortize the cost.
+    /// Sync before `append` and `append_batch` return: every record whose
+    /// offset was returned survives a process crash and a power loss. Batch
+    /// appends (group commit) to share one sync among many records.
     Always,
 }
 // ANCHOR_END: config

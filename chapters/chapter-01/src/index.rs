@@ -245,3 +245,83 @@ fn map(file: &File, path: &Path) -> Result<MmapMut> {
 fn empty_map(path: &Path) -> Result<MmapMut> {
     MmapMut::map_anon(0).map_err(Error::io("mapping index", path))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &tempfile::TempDir, presize: bool) -> Index {
+        Index::open(&dir.path().join("test.index"), 1024, presize).unwrap()
+    }
+
+    // Entries written are read back; the last entry's end is unknown.
+    #[test]
+    fn writes_and_locates_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(&dir, true);
+        assert_eq!(index.locate(0), None, "an empty index has no entries");
+        index.append(0, [10, 20].into_iter());
+        assert_eq!(index.locate(0), Some((0, Some(10))));
+        assert_eq!(index.locate(1), Some((10, None)));
+        assert_eq!(index.len(), 2);
+    }
+
+    // Reading past the last entry finds nothing, not a zeroed entry.
+    #[test]
+    fn locating_past_the_end_finds_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(&dir, true);
+        index.append(0, [10].into_iter());
+        assert_eq!(index.locate(1), None);
+        assert_eq!(index.locate(u64::MAX / ENTRY_WIDTH), None);
+    }
+
+    // While active the file is pre-sized to the limit; sealing trims it to
+    // the entries in use, and reopening it finds the last entry.
+    #[test]
+    fn seal_trims_and_reopen_keeps_the_last_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.index");
+        let mut index = open(&dir, true);
+        index.append(0, [10, 20, 30].into_iter());
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            1020,
+            "1024 rounded down to whole entries"
+        );
+        index.seal().unwrap();
+        drop(index);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 3 * ENTRY_WIDTH);
+        let index = open(&dir, false);
+        assert_eq!(index.len(), 3);
+        assert_eq!(index.locate(2), Some((30, None)));
+    }
+
+    // The capacity is the whole entries that fit in the limit.
+    #[test]
+    fn capacity_rounds_down_to_whole_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(&dir.path().join("test.index"), 25, true).unwrap();
+        assert_eq!(index.room(), 2);
+        index.append(0, [1, 1].into_iter());
+        assert_eq!(index.room(), 0);
+    }
+
+    // Reconcile keeps entries that agree with the store and rewrites ones that don't.
+    #[test]
+    fn reconcile_keeps_agreeing_entries_and_rewrites_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = open(&dir, true);
+        index.append(0, [10, 20, 30].into_iter());
+        assert!(
+            !index.reconcile(&[0, 10]).unwrap(),
+            "a prefix that agrees is kept"
+        );
+        assert_eq!(index.len(), 2);
+        assert!(
+            index.reconcile(&[0, 11]).unwrap(),
+            "a disagreement rewrites"
+        );
+        assert_eq!(index.locate(1), Some((11, None)));
+    }
+}

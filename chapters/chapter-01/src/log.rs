@@ -312,6 +312,17 @@ impl Log {
         Ok(LogReader::new(stores))
     }
 
+    /// Writes every appended record out of the log's buffer to the operating
+    /// system, without waiting for the disk: after this, a crash of the
+    /// process loses nothing (a power loss still can). A server calls it once
+    /// per request, so many appends share one `write`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the write fails.
+    pub fn flush(&self) -> Result<()> {
+        active(&self.read_segments()).flush()
+    }
+
     /// Writes every appended record to disk and waits for the disk to have it.
     ///
     /// # Errors

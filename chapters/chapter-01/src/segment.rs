@@ -125,6 +125,11 @@ impl Segment {
     }
     // ANCHOR_END: read
 
+    /// Writes buffered records to the store file (no fsync).
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.store.flush()
+    }
+
     /// Forces every appended record to disk.
     pub(crate) fn sync(&self) -> Result<()> {
         self.store.sync()
@@ -151,5 +156,72 @@ impl Segment {
         drop(self);
         fs::remove_file(&store_path).map_err(Error::io("removing store", &store_path))?;
         fs::remove_file(&index_path).map_err(Error::io("removing index", &index_path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(max_store_bytes: u64, max_index_bytes: u64) -> Config {
+        Config {
+            max_store_bytes,
+            max_index_bytes,
+            ..Config::default()
+        }
+    }
+
+    // A segment's offsets start at its base offset; its files are named by it.
+    #[test]
+    fn offsets_start_at_the_base_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let (segment, repairs) = Segment::open(dir.path(), 16, &config(1024, 1024), true).unwrap();
+        assert!(repairs.is_empty());
+        assert_eq!((segment.base_offset(), segment.next_offset()), (16, 16));
+        segment.append(&[b"a", b"b"]).unwrap();
+        assert_eq!(segment.next_offset(), 18);
+        assert_eq!(segment.read(17).unwrap().as_deref(), Some(&b"b"[..]));
+        assert_eq!(segment.read(15).unwrap(), None);
+        assert_eq!(segment.read(18).unwrap(), None);
+        assert!(dir.path().join("00000000000000000016.store").exists());
+        assert!(dir.path().join("00000000000000000016.index").exists());
+    }
+
+    // A full index admits no more records, whatever room the store has.
+    #[test]
+    fn is_full_when_the_index_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (segment, _) = Segment::open(dir.path(), 0, &config(1024, 3 * 12), true).unwrap();
+        let values: [&[u8]; 4] = [b"1", b"2", b"3", b"4"];
+        assert_eq!(segment.how_many_fit(&values), 3);
+        segment.append(&values[..3]).unwrap();
+        assert_eq!(segment.how_many_fit(&values), 0);
+    }
+
+    // A full store admits no more records, whatever room the index has; the
+    // check counts each record's frame.
+    #[test]
+    fn is_full_when_the_store_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (segment, _) = Segment::open(dir.path(), 0, &config(2 * (12 + 4), 1024), true).unwrap();
+        let values: [&[u8]; 3] = [b"1234", b"1234", b"1234"];
+        assert_eq!(segment.how_many_fit(&values), 2);
+        segment.append(&values[..2]).unwrap();
+        assert_eq!(segment.how_many_fit(&values), 0);
+        assert_eq!(
+            segment.store_bytes(),
+            32,
+            "exactly full, nothing written past the limit"
+        );
+    }
+
+    // Removing a segment deletes both of its files.
+    #[test]
+    fn remove_deletes_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (segment, _) = Segment::open(dir.path(), 0, &config(1024, 1024), true).unwrap();
+        segment.append(&[b"x"]).unwrap();
+        segment.remove().unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

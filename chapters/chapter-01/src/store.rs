@@ -410,3 +410,175 @@ fn decode_frame(frame: &[u8]) -> std::result::Result<u64, Corruption> {
     }
     Ok(len)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECORDS: [&[u8]; 3] = [b"hello world", b"", b"the third record"];
+
+    fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("test.store")).unwrap();
+        (dir, store)
+    }
+
+    fn append_all(store: &Store) -> Vec<u64> {
+        RECORDS
+            .iter()
+            .map(|record| store.append(&[record]).unwrap())
+            .collect()
+    }
+
+    // Each record starts where the previous frame ends and reads back intact.
+    #[test]
+    fn appends_and_reads_back() {
+        let (_dir, store) = temp_store();
+        let positions = append_all(&store);
+        assert_eq!(positions, [0, 12 + 11, 12 + 11 + 12]);
+        for (position, record) in positions.iter().zip(RECORDS) {
+            assert_eq!(store.read(*position, None).unwrap(), record);
+        }
+        assert_eq!(store.size(), 3 * FRAME_OVERHEAD + 11 + 16);
+    }
+
+    // A read bounded by the next record's position returns exactly one record.
+    #[test]
+    fn reads_with_an_exact_end() {
+        let (_dir, store) = temp_store();
+        let positions = append_all(&store);
+        assert_eq!(
+            store.read(positions[0], Some(positions[1])).unwrap(),
+            RECORDS[0]
+        );
+        let wrong_end = store.read(positions[0], Some(positions[2]));
+        assert!(matches!(
+            wrong_end,
+            Err(Error::Corrupt {
+                problem: Corruption::LengthMismatch { .. },
+                ..
+            })
+        ));
+    }
+
+    // Records still in the write buffer are readable, and the frame bytes on
+    // disk are exactly length, CRC-32C, payload.
+    #[test]
+    fn reads_buffered_records_and_writes_the_documented_frame() {
+        let (dir, store) = temp_store();
+        store.append(&[b"abc"]).unwrap();
+        assert_eq!(fs_len(&dir), 0, "the frame is still buffered");
+        assert_eq!(store.read(0, None).unwrap(), b"abc");
+        store.flush().unwrap();
+        let bytes = std::fs::read(dir.path().join("test.store")).unwrap();
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&3u64.to_be_bytes()), b"abc");
+        let expected = [&3u64.to_be_bytes()[..], &crc.to_be_bytes(), b"abc"].concat();
+        assert_eq!(bytes, expected);
+    }
+
+    // The newest record is read up to the store's size, which can reach past
+    // the file into the buffer: a read that spans both returns the record.
+    #[test]
+    fn reads_a_record_split_between_file_and_buffer() {
+        let (_dir, store) = temp_store();
+        let big = vec![7u8; BUFFER_BYTES - 20];
+        store.append(&[&big]).unwrap();
+        let position = store
+            .append(&[b"0123456789abcdefghijklmnopqrstuvwxyz"])
+            .unwrap();
+        // The second append filled the buffer past its limit and flushed it;
+        // the third stays buffered, right after the second on "disk".
+        store.append(&[b"after"]).unwrap();
+        assert_eq!(store.read(0, None).unwrap(), big);
+        assert_eq!(
+            store.read(position, None).unwrap(),
+            b"0123456789abcdefghijklmnopqrstuvwxyz"
+        );
+    }
+
+    // Reopening a store finds every record where it was.
+    #[test]
+    fn reopens_with_every_record() {
+        let (dir, store) = temp_store();
+        let positions = append_all(&store);
+        drop(store);
+        let store = Store::open(&dir.path().join("test.store")).unwrap();
+        for (position, record) in positions.iter().zip(RECORDS) {
+            assert_eq!(store.read(*position, None).unwrap(), record);
+        }
+        let scan = store.scan().unwrap();
+        assert_eq!(scan.positions, positions);
+        assert_eq!(scan.problem, None);
+    }
+
+    // Closing (dropping) a store writes out its buffer: nothing appended is lost.
+    #[test]
+    fn close_flushes_buffered_writes() {
+        let (dir, store) = temp_store();
+        append_all(&store);
+        let size = store.size();
+        assert_eq!(fs_len(&dir), 0);
+        drop(store);
+        assert_eq!(fs_len(&dir), size);
+    }
+
+    // A bit flip in a payload is caught by the checksum, on read and on scan.
+    #[test]
+    fn detects_a_flipped_bit() {
+        let (dir, store) = temp_store();
+        append_all(&store);
+        drop(store);
+        let path = dir.path().join("test.store");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[12] ^= 0x01; // first payload byte
+        std::fs::write(&path, bytes).unwrap();
+        let store = Store::open(&path).unwrap();
+        assert!(matches!(
+            store.read(0, None),
+            Err(Error::Corrupt {
+                position: 0,
+                problem: Corruption::ChecksumMismatch { .. },
+                ..
+            })
+        ));
+        let scan = store.scan().unwrap();
+        assert!(scan.positions.is_empty());
+        assert!(matches!(
+            scan.problem,
+            Some(Corruption::ChecksumMismatch { .. })
+        ));
+        assert!(!scan.reaches_end, "good records follow the bad one");
+    }
+
+    // A garbage length field cannot make the store allocate a huge buffer:
+    // it is checked against the bytes that exist.
+    #[test]
+    fn garbage_length_is_reported_not_allocated() {
+        let (dir, store) = temp_store();
+        drop(store);
+        let path = dir.path().join("test.store");
+        std::fs::write(&path, [&u64::MAX.to_be_bytes()[..], &[0; 20]].concat()).unwrap();
+        let store = Store::open(&path).unwrap();
+        let scan = store.scan().unwrap();
+        assert_eq!(
+            scan.problem,
+            Some(Corruption::LengthPastEnd {
+                len: u64::MAX,
+                available: 16
+            })
+        );
+        assert!(matches!(
+            store.read(0, None),
+            Err(Error::Corrupt {
+                problem: Corruption::LengthPastEnd { .. },
+                ..
+            })
+        ));
+    }
+
+    fn fs_len(dir: &tempfile::TempDir) -> u64 {
+        std::fs::metadata(dir.path().join("test.store"))
+            .unwrap()
+            .len()
+    }
+}

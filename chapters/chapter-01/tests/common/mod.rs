@@ -1,0 +1,47 @@
+//! Helpers shared by the integration tests: small logs in temporary directories.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::path::Path;
+
+use chapter_01::{Config, Log};
+
+/// A config with tiny segments, so a handful of records rolls several of them:
+/// stores of 64 bytes hold two 20-byte records (32 bytes framed each).
+pub fn small_segments() -> Config {
+    Config {
+        max_store_bytes: 64,
+        max_index_bytes: 1024,
+        ..Config::default()
+    }
+}
+
+/// The value the tests append at `offset`: distinct for every offset.
+pub fn value(offset: u64) -> Vec<u8> {
+    format!("record number {offset:06}").into_bytes()
+}
+
+/// Appends `count` records made by [`value`], checking their offsets.
+pub fn fill(log: &Log, count: u64) {
+    for n in 0..count {
+        let offset = log.append(&value(n)).unwrap();
+        assert_eq!(offset, n);
+    }
+}
+
+/// The files in `dir` with their sizes, sorted by name: the on-disk layout.
+pub fn layout(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            format!(
+                "{} {}",
+                entry.file_name().to_string_lossy(),
+                entry.metadata().unwrap().len()
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}

@@ -1,0 +1,333 @@
+//! The public API of the log: the Go book's log cases, as behaviour, and
+//! what our log promises beyond them.
+
+mod common;
+
+use std::io::Read;
+
+use chapter_01::{Config, Error, FRAME_OVERHEAD, Log, SyncPolicy};
+use common::{fill, layout, small_segments, value};
+use rstest::{fixture, rstest};
+use tempfile::TempDir;
+
+#[fixture]
+fn dir() -> TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+// Appending returns consecutive offsets, and each offset reads back its value.
+#[rstest]
+#[case::one_segment(Config::default())]
+#[case::many_segments(small_segments())]
+fn appends_and_reads_back(dir: TempDir, #[case] config: Config) {
+    let log = Log::open(dir.path(), config).unwrap();
+    fill(&log, 10);
+    for offset in 0..10 {
+        assert_eq!(log.read(offset).unwrap(), value(offset));
+    }
+}
+
+// Reading at or past the next offset is out of range, with the bounds in the error.
+#[rstest]
+fn reading_past_the_end_is_out_of_range(dir: TempDir) {
+    let log = Log::open(dir.path(), Config::default()).unwrap();
+    assert!(matches!(
+        log.read(0),
+        Err(Error::OffsetOutOfRange {
+            offset: 0,
+            lowest: 0,
+            next: 0
+        })
+    ));
+    fill(&log, 1);
+    let error = log.read(1).unwrap_err();
+    assert!(matches!(
+        error,
+        Error::OffsetOutOfRange {
+            offset: 1,
+            lowest: 0,
+            next: 1
+        }
+    ));
+    assert_eq!(
+        error.to_string(),
+        "offset 1 is out of range: the log holds offsets 0..1"
+    );
+}
+
+// An empty log and a one-record log do not look alike.
+#[rstest]
+fn highest_offset_is_none_for_an_empty_log(dir: TempDir) {
+    let log = Log::open(dir.path(), Config::default()).unwrap();
+    assert_eq!(
+        (log.lowest_offset(), log.next_offset(), log.highest_offset()),
+        (0, 0, None)
+    );
+    fill(&log, 1);
+    assert_eq!(
+        (log.lowest_offset(), log.next_offset(), log.highest_offset()),
+        (0, 1, Some(0))
+    );
+}
+
+// A new log starts at the configured initial offset.
+#[rstest]
+fn starts_at_the_initial_offset(dir: TempDir) {
+    let log = Log::open(
+        dir.path(),
+        Config {
+            initial_offset: 16,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(log.append(b"first").unwrap(), 16);
+    assert_eq!(log.lowest_offset(), 16);
+    assert!(matches!(
+        log.read(15),
+        Err(Error::OffsetOutOfRange {
+            lowest: 16,
+            next: 17,
+            ..
+        })
+    ));
+    assert!(dir.path().join("00000000000000000016.store").exists());
+}
+
+// Reopening a log with existing segments keeps every record and continues
+// at the next offset.
+#[rstest]
+#[case::closed(true)]
+#[case::dropped(false)]
+fn reopen_keeps_every_record(dir: TempDir, #[case] close: bool) {
+    let log = Log::open(dir.path(), small_segments()).unwrap();
+    fill(&log, 9);
+    if close {
+        log.close().unwrap();
+    } else {
+        drop(log);
+    }
+    let log = Log::open(dir.path(), small_segments()).unwrap();
+    assert!(
+        log.repairs().is_empty(),
+        "a clean shutdown needs no repair: {:?}",
+        log.repairs()
+    );
+    assert_eq!((log.lowest_offset(), log.highest_offset()), (0, Some(8)));
+    for offset in 0..9 {
+        assert_eq!(log.read(offset).unwrap(), value(offset));
+    }
+    assert_eq!(log.append(b"tenth").unwrap(), 9);
+}
+
+// A batch gets consecutive offsets, even when it spans several segments.
+#[rstest]
+fn append_batch_returns_the_range_and_spans_segments(dir: TempDir) {
+    let log = Log::open(dir.path(), small_segments()).unwrap();
+    let values: Vec<Vec<u8>> = (0..7).map(value).collect();
+    let slices: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+    assert_eq!(log.append_batch(&slices).unwrap(), 0..7);
+    assert_eq!(log.append_batch(&[]).unwrap(), 7..7);
+    assert_eq!(log.segment_count(), 4);
+    for offset in 0..7 {
+        assert_eq!(log.read(offset).unwrap(), value(offset));
+    }
+}
+
+// A record that cannot fit even in an empty store is refused, and nothing
+// about the log changes; a record that exactly fills a store is accepted.
+#[rstest]
+fn oversized_record_is_rejected_and_changes_nothing(dir: TempDir) {
+    let log = Log::open(dir.path(), small_segments()).unwrap();
+    fill(&log, 1);
+    let before = layout(dir.path());
+    let too_big = vec![0; 64 - FRAME_OVERHEAD as usize + 1];
+    let error = log.append_batch(&[b"fits", &too_big]).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::RecordTooLarge {
+                len: 53,
+                max_store_bytes: 64,
+                overhead: 12
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(layout(dir.path()), before);
+    assert_eq!(log.next_offset(), 1);
+    let exactly_full = vec![1; 64 - FRAME_OVERHEAD as usize];
+    assert_eq!(log.append(&exactly_full).unwrap(), 1);
+    assert_eq!(log.read(1).unwrap(), exactly_full);
+}
+
+// A segment rolls *before* the append that would not fit, so no store ever
+// holds bytes past its limit, and an index limit that is not a multiple of
+// 12 still works (it holds the whole entries that fit).
+#[rstest]
+fn rolls_before_the_append_that_would_not_fit(dir: TempDir) {
+    let config = Config {
+        max_store_bytes: 1024,
+        max_index_bytes: 30,
+        ..Config::default()
+    };
+    let log = Log::open(dir.path(), config).unwrap();
+    fill(&log, 5);
+    log.close().unwrap();
+    // Two entries per index (30 / 12), 32 bytes per record.
+    insta::assert_debug_snapshot!(layout(dir.path()), @r#"
+    [
+        "00000000000000000000.index 24",
+        "00000000000000000000.store 64",
+        "00000000000000000002.index 24",
+        "00000000000000000002.store 64",
+        "00000000000000000004.index 12",
+        "00000000000000000004.store 32",
+        "LOCK 0",
+    ]
+    "#);
+}
+
+// The on-disk layout after a known sequence of appends: file names are the
+// zero-padded base offsets; stores hold whole frames; sealed indexes are
+// trimmed to their entries, and the active one is pre-sized to its limit.
+#[rstest]
+fn on_disk_layout_after_rolling(dir: TempDir) {
+    let log = Log::open(dir.path(), small_segments()).unwrap();
+    fill(&log, 5);
+    log.flush().unwrap();
+    insta::assert_debug_snapshot!(layout(dir.path()));
+}
+
+// The reader streams every store's raw bytes, oldest first: frames and all.
+#[rstest]
+fn reader_returns_the_raw_stores_in_order(dir: TempDir) {
+    let log = Log::open(dir.path(), small_segments()).unwrap();
+    fill(&log, 5);
+    let mut raw = Vec::new();
+    log.reader().unwrap().read_to_end(&mut raw).unwrap();
+    let mut expected = Vec::new();
+    for offset in 0..5 {
+        let record = value(offset);
+        let length = (record.len() as u64).to_be_bytes();
+        expected.extend_from_slice(&length);
+        expected.extend_from_slice(
+            &crc32c::crc32c_append(crc32c::crc32c(&length), &record).to_be_bytes(),
+        );
+        expected.extend_from_slice(&record);
+    }
+    assert_eq!(raw, expected);
+}
+
+// Truncate removes exactly the segments whose records are all below the
+// given offset; the rest stay readable.
+#[rstest]
+fn truncate_removes_whole_segments_below_the_offset(dir: TempDir) {
+    let log = Log::open(dir.path(), small_segments()).unwrap();
+    fill(&log, 7); // segments start at 0, 2, 4, 6
+    log.truncate(3).unwrap();
+    assert_eq!(
+        log.lowest_offset(),
+        2,
+        "offset 2 shares a segment with 3, so it stays"
+    );
+    assert!(matches!(
+        log.read(1),
+        Err(Error::OffsetOutOfRange { lowest: 2, .. })
+    ));
+    assert_eq!(log.read(2).unwrap(), value(2));
+    log.truncate(6).unwrap();
+    assert_eq!(log.lowest_offset(), 6);
+    assert_eq!(log.segment_count(), 1);
+}
+
+// Truncating past every record leaves an empty log that keeps counting:
+// offsets are never reused.
+#[rstest]
+fn truncate_past_the_end_keeps_the_next_offset(dir: TempDir) {
+    let log = Log::open(dir.path(), small_segments()).unwrap();
+    fill(&log, 3);
+    log.truncate(100).unwrap();
+    assert_eq!(
+        (log.lowest_offset(), log.next_offset(), log.highest_offset()),
+        (3, 3, None)
+    );
+    assert_eq!(log.append(b"next").unwrap(), 3);
+    drop(log);
+    let log = Log::open(dir.path(), small_segments()).unwrap();
+    assert_eq!((log.lowest_offset(), log.next_offset()), (3, 4));
+}
+
+// Reset empties the log and leaves it usable (the Go book's does not).
+#[rstest]
+fn reset_leaves_an_empty_usable_log(dir: TempDir) {
+    let log = Log::open(dir.path(), small_segments()).unwrap();
+    fill(&log, 5);
+    log.reset().unwrap();
+    assert_eq!(
+        (log.lowest_offset(), log.next_offset(), log.highest_offset()),
+        (0, 0, None)
+    );
+    assert_eq!(log.append(b"again").unwrap(), 0);
+    assert_eq!(log.read(0).unwrap(), b"again");
+    assert_eq!(
+        layout(dir.path()).len(),
+        3,
+        "one segment and the lock: {:?}",
+        layout(dir.path())
+    );
+}
+
+// Remove closes the log and deletes its directory.
+#[rstest]
+fn remove_deletes_the_directory(dir: TempDir) {
+    let path = dir.path().join("log");
+    let log = Log::open(&path, Config::default()).unwrap();
+    fill(&log, 3);
+    log.remove().unwrap();
+    assert!(!path.exists());
+}
+
+// Two logs on one directory would corrupt each other: the second is refused.
+#[rstest]
+fn a_directory_is_opened_by_one_log_at_a_time(dir: TempDir) {
+    let log = Log::open(dir.path(), Config::default()).unwrap();
+    assert!(matches!(
+        Log::open(dir.path(), Config::default()),
+        Err(Error::Locked { .. })
+    ));
+    drop(log);
+    Log::open(dir.path(), Config::default()).unwrap();
+}
+
+// Limits that cannot hold a single record are refused with the setting named.
+#[rstest]
+#[case::index(Config { max_index_bytes: 11, ..Config::default() }, "max_index_bytes is 11")]
+#[case::store(Config { max_store_bytes: 11, ..Config::default() }, "max_store_bytes is 11")]
+#[case::sync(Config { sync: SyncPolicy::EveryRecords(0), ..Config::default() }, "sync every 0 records")]
+fn unusable_configs_are_refused(dir: TempDir, #[case] config: Config, #[case] message: &str) {
+    let error = Log::open(dir.path(), config).unwrap_err();
+    assert!(error.to_string().contains(message), "{error}");
+}
+
+// Every sync policy keeps every record readable, and sync() makes them durable.
+#[rstest]
+#[case(SyncPolicy::Os)]
+#[case(SyncPolicy::EveryRecords(2))]
+#[case(SyncPolicy::Interval(std::time::Duration::from_millis(1)))]
+#[case(SyncPolicy::Always)]
+fn every_sync_policy_keeps_records(dir: TempDir, #[case] sync: SyncPolicy) {
+    let log = Log::open(
+        dir.path(),
+        Config {
+            sync,
+            ..small_segments()
+        },
+    )
+    .unwrap();
+    fill(&log, 5);
+    log.sync().unwrap();
+    drop(log);
+    let log = Log::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(log.next_offset(), 5);
+}
