@@ -1,1 +1,24 @@
-fn main() {}
+//! The acceptance suite: every `features/*.feature` scenario, run by cucumber
+//! against the real crates (real files in temporary directories, and from
+//! chapter 2 on real sockets on 127.0.0.1).
+//!
+//! One [`World`](world::ProglogWorld) holds a scenario's state; each chapter
+//! has one steps file in `steps/`. A step that matches nothing fails the run
+//! (`fail_on_skipped`), and so does any failing step: `cargo test` exits
+//! non-zero.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod steps;
+mod world;
+
+use cucumber::World as _;
+
+#[tokio::main]
+async fn main() {
+    let features = concat!(env!("CARGO_MANIFEST_DIR"), "/features");
+    world::ProglogWorld::cucumber()
+        .fail_on_skipped()
+        .run_and_exit(features)
+        .await;
+}

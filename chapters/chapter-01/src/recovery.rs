@@ -17,6 +17,7 @@
 //! dropped. The index is then made to agree with the store. Every repair is
 //! returned as a [`Repair`], and a second recovery finds nothing to repair.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use crate::error::{Corruption, Result};
@@ -49,6 +50,33 @@ pub enum Repair {
         /// The index file.
         path: PathBuf,
     },
+}
+
+impl fmt::Display for Repair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Repair::CutTornTail {
+                path,
+                valid_len,
+                cut_bytes,
+                problem,
+            } => write!(
+                f,
+                "cut a torn write of {cut_bytes} bytes from the end of {} (valid records end at byte {valid_len}; {problem})",
+                path.display()
+            ),
+            Repair::RebuiltIndex { path, entries } => {
+                write!(
+                    f,
+                    "rebuilt {} from its store ({entries} entries)",
+                    path.display()
+                )
+            }
+            Repair::RemovedOrphanIndex { path } => {
+                write!(f, "removed {}, an index without a store", path.display())
+            }
+        }
+    }
 }
 
 // ANCHOR: recover

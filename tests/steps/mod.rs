@@ -1,0 +1,3 @@
+//! Step definitions, one file per chapter.
+
+mod chapter_01;

@@ -1,0 +1,51 @@
+//! The state one scenario works on: a temporary directory and whatever the
+//! chapters' steps put in it.
+
+use std::path::{Path, PathBuf};
+
+use chapter_01::{Config, Log};
+use tempfile::TempDir;
+
+/// One scenario's world. A fresh one is made for every scenario.
+#[derive(Debug, cucumber::World)]
+#[world(init = Self::new)]
+pub(crate) struct ProglogWorld {
+    /// Everything the scenario writes lives here, and is deleted after it.
+    pub(crate) dir: TempDir,
+    /// The chapter 1 log under test, when it is open.
+    pub(crate) log: Option<Log>,
+    /// The configuration the scenario opens its log with.
+    pub(crate) config: Config,
+}
+
+impl ProglogWorld {
+    fn new() -> Self {
+        ProglogWorld {
+            dir: tempfile::tempdir().unwrap(),
+            log: None,
+            config: Config::default(),
+        }
+    }
+
+    /// The log's directory.
+    pub(crate) fn log_dir(&self) -> PathBuf {
+        self.dir.path().join("log")
+    }
+
+    /// The open log; a step that needs one when none is open is a broken scenario.
+    pub(crate) fn log(&self) -> &Log {
+        self.log.as_ref().expect("the scenario opened a log")
+    }
+
+    /// Opens (or reopens) the log in the scenario's directory.
+    pub(crate) fn open_log(&mut self) -> chapter_01::Result<()> {
+        self.log = None; // one Log per directory: close the old one first
+        self.log = Some(Log::open(self.log_dir(), self.config.clone())?);
+        Ok(())
+    }
+
+    /// The path of a file in the log's directory.
+    pub(crate) fn log_file(&self, name: &str) -> PathBuf {
+        Path::new(&self.log_dir()).join(name)
+    }
+}
