@@ -237,7 +237,7 @@ fn map(file: &File, path: &Path) -> Result<MmapMut> {
     // SAFETY: a mapping is only undefined behaviour if the file changes
     // underneath it. The file belongs to this log: the log holds an exclusive
     // lock on its directory, and this index only resizes the file after
-    // replacing the mapping (see `seal` and `rebuild`).
+    // replacing the mapping (see `seal` and `reconcile`).
     unsafe { MmapMut::map_mut(file) }.map_err(Error::io("mapping index", path))
 }
 

@@ -114,14 +114,14 @@ impl Store {
             tail.buffer.extend_from_slice(&crc.to_be_bytes());
             tail.buffer.extend_from_slice(value);
         }
-        if tail.buffer.len() >= BUFFER_BYTES {
-            if let Err(error) = self.write_out(&mut tail) {
-                // Take this call's frames back: the caller will not index
-                // them, so they must not reach the file. Earlier frames stay
-                // buffered and are written by the next flush.
-                tail.buffer.truncate(before);
-                return Err(error);
-            }
+        if tail.buffer.len() >= BUFFER_BYTES
+            && let Err(error) = self.write_out(&mut tail)
+        {
+            // Take this call's frames back: the caller will not index them,
+            // so they must not reach the file. Earlier frames stay buffered
+            // and are written by the next flush.
+            tail.buffer.truncate(before);
+            return Err(error);
         }
         Ok(position)
     }

@@ -1,0 +1,698 @@
+//! The book's include checker: every `{{#include}}` in `book/src` must resolve.
+//!
+//! The book never pastes code. It includes it from the chapter crates, by
+//! anchor (`{{#include ../../chapters/chapter-01/src/log.rs:append_batch}}`
+//! shows the lines between `// ANCHOR: append_batch` and
+//! `// ANCHOR_END: append_batch`), so that what a reader sees is code that
+//! compiles and passes its tests. But mdBook is forgiving in exactly the way
+//! that would let the book drift: an include of a missing file prints an error
+//! and the build still succeeds, and an anchor that is not in the file (or has
+//! no end) is silently taken as "nothing" or "everything to the end of the
+//! file", as is a line range past the end of the file. Rename a file or delete
+//! an anchor comment, and a code block in the book quietly empties.
+//!
+//! So this test reads every Markdown file under `book/src`, finds each
+//! `{{#include path}}`, `{{#include path:anchor}}`, `{{#include path:N:M}}`,
+//! `{{#rustdoc_include ...}}` and `{{#playground path}}` the way mdBook's
+//! link preprocessor does (escaped `\{{#include}}` is text, not an include),
+//! resolves the path relative to the page, and fails with a list of every
+//! include that does not resolve: a missing file, an anchor without both its
+//! `ANCHOR: name` and `ANCHOR_END: name` lines (or with nothing between them),
+//! or a line range outside the file.
+//!
+//! The checker's own tests, below the book test, build small books in
+//! temporary directories and show that each kind of problem is reported.
+
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+/// The book's sources, relative to the repository root.
+const BOOK_SRC: &str = "book/src";
+
+// The book
+
+/// Every include in the book resolves to a file that exists and to the lines
+/// (anchor or range) it names.
+#[test]
+fn every_include_in_the_book_resolves() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let report = check_book(&root.join(BOOK_SRC));
+    assert!(
+        report.problems.is_empty(),
+        "{} broken include(s) in {BOOK_SRC}:\n{}",
+        report.problems.len(),
+        report.describe(root),
+    );
+    // A check of nothing passes: make sure the book was really found.
+    assert!(
+        report.includes > 0,
+        "found no includes under {BOOK_SRC}: has the book moved?"
+    );
+}
+
+// The checker
+
+/// What checking a book found.
+#[derive(Debug, Default)]
+struct Report {
+    /// How many include directives were checked.
+    includes: usize,
+    /// Every one that does not resolve, and every page that could not be read.
+    problems: Vec<Problem>,
+}
+
+impl Report {
+    /// One line per problem, with paths relative to `root` where possible.
+    fn describe(&self, root: &Path) -> String {
+        self.problems
+            .iter()
+            .map(|problem| format!("  - {}\n", problem.render(root)))
+            .collect()
+    }
+}
+
+/// One include that does not resolve (or one page that could not be read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Problem {
+    /// The Markdown page.
+    page: PathBuf,
+    /// The 1-based line of the page where the directive starts (0: the page
+    /// itself could not be read).
+    line: usize,
+    /// The directive as written, or empty for a page that could not be read.
+    directive: String,
+    /// What is wrong, in a sentence.
+    message: String,
+}
+
+impl Problem {
+    /// The problem in one line, `page:line: directive: message`, with paths
+    /// shown relative to `root`.
+    fn render(&self, root: &Path) -> String {
+        let page = self.page.strip_prefix(root).unwrap_or(&self.page).display();
+        let message = self.message.replace(&format!("{}/", root.display()), "");
+        if self.directive.is_empty() {
+            format!("{page}: {message}")
+        } else {
+            format!("{page}:{}: {}: {message}", self.line, self.directive)
+        }
+    }
+}
+
+/// An include directive found in a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Include {
+    /// The 1-based line of the page where it starts.
+    line: usize,
+    /// The directive as written, braces and all.
+    directive: String,
+    /// The file, as written: relative to the page's directory.
+    path: String,
+    /// Which lines of the file it takes.
+    part: Part,
+}
+
+/// The part of a file an include takes, as mdBook reads `path:...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    /// `path`, `path:` or `path::`: the whole file.
+    Whole,
+    /// `path:name`: the lines between `ANCHOR: name` and `ANCHOR_END: name`.
+    Anchor(String),
+    /// `path:N` (line N), `path:N:M` (lines N to M), `path:N:` (N to the
+    /// end), `path::M` (the start to M). Line numbers start at 1 and both
+    /// ends are included.
+    Lines {
+        first: Option<usize>,
+        last: Option<usize>,
+    },
+}
+
+/// Checks every Markdown page under `src` (recursively).
+fn check_book(src: &Path) -> Report {
+    let mut report = Report::default();
+    let mut pages = Vec::new();
+    if let Err(message) = markdown_files(src, &mut pages) {
+        report.problems.push(Problem {
+            page: src.to_path_buf(),
+            line: 0,
+            directive: String::new(),
+            message,
+        });
+    }
+    pages.sort();
+    for page in pages {
+        match fs::read_to_string(&page) {
+            Ok(markdown) => {
+                let (includes, problems) = check_page(&page, &markdown);
+                report.includes += includes;
+                report.problems.extend(problems);
+            }
+            Err(error) => report.problems.push(Problem {
+                page,
+                line: 0,
+                directive: String::new(),
+                message: format!("cannot read the page: {error}"),
+            }),
+        }
+    }
+    report
+}
+
+/// Checks the includes of one page; returns how many there were and what is
+/// wrong with them.
+fn check_page(page: &Path, markdown: &str) -> (usize, Vec<Problem>) {
+    let base = page.parent().unwrap_or(Path::new(""));
+    let includes = find_includes(markdown);
+    let problems = includes
+        .iter()
+        .filter_map(|include| {
+            check_include(base, include).err().map(|message| Problem {
+                page: page.to_path_buf(),
+                line: include.line,
+                directive: include.directive.clone(),
+                message,
+            })
+        })
+        .collect();
+    (includes.len(), problems)
+}
+
+/// Checks that one include resolves, relative to the page's directory `base`.
+fn check_include(base: &Path, include: &Include) -> Result<(), String> {
+    let target = normalize(&base.join(&include.path));
+    let source = fs::read_to_string(&target)
+        .map_err(|error| format!("cannot read {}: {error}", target.display()))?;
+    let checked = match &include.part {
+        Part::Whole => Ok(()),
+        Part::Anchor(name) => check_anchor(&source, name),
+        Part::Lines { first, last } => check_lines(&source, *first, *last),
+    };
+    checked.map_err(|problem| format!("in {}: {problem}", target.display()))
+}
+
+/// Checks that `source` has `ANCHOR: name`, then `ANCHOR_END: name`, with at
+/// least one line between them, as mdBook's `take_anchored_lines` reads them.
+fn check_anchor(source: &str, name: &str) -> Result<(), String> {
+    let lines: Vec<&str> = source.lines().collect();
+    let Some(start) = lines
+        .iter()
+        .position(|line| anchor_name(line, "ANCHOR:") == Some(name))
+    else {
+        return Err(format!(
+            "anchor `{name}` not found: no `ANCHOR: {name}` line (an anchor needs both `ANCHOR: {name}` and `ANCHOR_END: {name}` lines)"
+        ));
+    };
+    let Some(length) = lines[start + 1..]
+        .iter()
+        .position(|line| anchor_name(line, "ANCHOR_END:") == Some(name))
+    else {
+        return Err(format!(
+            "anchor `{name}` has no end: no `ANCHOR_END: {name}` line after `ANCHOR: {name}` (line {})",
+            start + 1
+        ));
+    };
+    // mdBook drops the marker lines of other anchors nested inside this one.
+    let shown = lines[start + 1..start + 1 + length]
+        .iter()
+        .filter(|line| {
+            anchor_name(line, "ANCHOR:").is_none() && anchor_name(line, "ANCHOR_END:").is_none()
+        })
+        .count();
+    if shown == 0 {
+        return Err(format!(
+            "anchor `{name}` is empty: nothing between lines {} and {}",
+            start + 1,
+            start + 2 + length
+        ));
+    }
+    Ok(())
+}
+
+/// The anchor a line names after `marker` (`ANCHOR:` or `ANCHOR_END:`),
+/// anywhere in the line: mdBook's `MARKER\s*([\w_-]+)`.
+fn anchor_name<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    line.match_indices(marker).find_map(|(at, _)| {
+        let rest = line[at + marker.len()..].trim_start();
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+            .unwrap_or(rest.len());
+        (end > 0).then(|| &rest[..end])
+    })
+}
+
+/// Checks that lines `first..=last` (1-based; `None` for an open end) are in
+/// a file of `source` and are not an empty range.
+fn check_lines(source: &str, first: Option<usize>, last: Option<usize>) -> Result<(), String> {
+    let count = source.lines().count();
+    let range = match (first, last) {
+        (Some(first), Some(last)) if first == last => format!("line {first}"),
+        (Some(first), Some(last)) => format!("lines {first} to {last}"),
+        (Some(first), None) => format!("lines {first} to the end"),
+        (None, Some(last)) => format!("lines 1 to {last}"),
+        (None, None) => return Ok(()),
+    };
+    if first == Some(0) || last == Some(0) {
+        return Err(format!("{range}: line numbers start at 1"));
+    }
+    if let Some(first) = first
+        && first > count
+    {
+        return Err(format!(
+            "{range}: starts past the end of the file, which has {count} lines"
+        ));
+    }
+    if let Some(last) = last
+        && last > count
+    {
+        return Err(format!(
+            "{range}: ends past the end of the file, which has {count} lines"
+        ));
+    }
+    if let (Some(first), Some(last)) = (first, last)
+        && last < first
+    {
+        return Err(format!("{range}: the range is empty"));
+    }
+    Ok(())
+}
+
+/// Finds the include directives in a page the way mdBook's link preprocessor
+/// does: `{{` `\s*` `#type` `\s+` `args` `}}`, where `args` holds no `}` and
+/// its first word is the path, unless escaped as `\{{#...}}` (to the last
+/// `}}` on that line).
+fn find_includes(markdown: &str) -> Vec<Include> {
+    let bytes = markdown.as_bytes();
+    let mut includes = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        if let Some(end) = escaped_end(markdown, at) {
+            at = end;
+            continue;
+        }
+        let Some((end, kind, args)) = directive_at(markdown, at) else {
+            at += 1;
+            continue;
+        };
+        let path_and_part = args.split_whitespace().next();
+        if let (Some(path_and_part), "include" | "rustdoc_include" | "playground" | "playpen") =
+            (path_and_part, kind)
+        {
+            let (path, part) = match kind {
+                // `playground` takes the whole file; what follows are attributes.
+                "playground" | "playpen" => (path_and_part, Part::Whole),
+                _ => split_part(path_and_part),
+            };
+            includes.push(Include {
+                line: 1 + markdown[..at].matches('\n').count(),
+                directive: markdown[at..end].to_string(),
+                path: path.to_string(),
+                part,
+            });
+        }
+        at = end;
+    }
+    includes
+}
+
+/// If an escaped directive `\{{#...}}` starts at `at`, where it ends.
+fn escaped_end(markdown: &str, at: usize) -> Option<usize> {
+    let rest = markdown.get(at..)?;
+    if !rest.starts_with("\\{{#") {
+        return None;
+    }
+    let line = &rest[..rest.find('\n').unwrap_or(rest.len())];
+    let close = line.get(4..)?.rfind("}}")?;
+    Some(at + 4 + close + 2)
+}
+
+/// If a directive `{{ #kind args}}` starts at `at`: where it ends, its kind
+/// and its arguments.
+fn directive_at(markdown: &str, at: usize) -> Option<(usize, &str, &str)> {
+    let bytes = markdown.as_bytes();
+    if !markdown.get(at..)?.starts_with("{{") {
+        return None;
+    }
+    let mut i = at + 2;
+    while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    if bytes.get(i) != Some(&b'#') {
+        return None;
+    }
+    let kind_start = i + 1;
+    i = kind_start;
+    while bytes
+        .get(i)
+        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    {
+        i += 1;
+    }
+    let kind_end = i;
+    while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    if kind_end == kind_start || i == kind_end {
+        return None;
+    }
+    // `\s+([^}]+)\}\}`: arguments up to the first `}`, which must be `}}`.
+    // (Arguments of only whitespace name no file, so they are no include.)
+    let args_start = i;
+    let close = args_start + markdown.get(args_start..)?.find('}')?;
+    if close == args_start || !markdown.get(close..)?.starts_with("}}") {
+        return None;
+    }
+    Some((
+        close + 2,
+        &markdown[kind_start..kind_end],
+        &markdown[args_start..close],
+    ))
+}
+
+/// Splits `path:...` into the path and the part, as mdBook's
+/// `parse_range_or_anchor` does.
+fn split_part(path_and_part: &str) -> (&str, Part) {
+    let Some((path, spec)) = path_and_part.split_once(':') else {
+        return (path_and_part, Part::Whole);
+    };
+    let mut pieces = spec.splitn(3, ':');
+    let first = match pieces.next().unwrap_or("") {
+        "" => None,
+        text => match text.parse::<usize>() {
+            Ok(n) => Some(n),
+            Err(_) => return (path, Part::Anchor(text.to_string())),
+        },
+    };
+    let part = match (first, pieces.next().map(str::parse::<usize>)) {
+        (Some(first), Some(Ok(last))) => Part::Lines {
+            first: Some(first),
+            last: Some(last),
+        },
+        (Some(first), Some(Err(_))) => Part::Lines {
+            first: Some(first),
+            last: None,
+        },
+        (Some(first), None) => Part::Lines {
+            first: Some(first),
+            last: Some(first),
+        },
+        (None, Some(Ok(last))) => Part::Lines {
+            first: None,
+            last: Some(last),
+        },
+        (None, None | Some(Err(_))) => Part::Whole,
+    };
+    (path, part)
+}
+
+/// Collects the `.md` files under `dir`, recursively.
+fn markdown_files(dir: &Path, pages: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries = fs::read_dir(dir)
+        .map_err(|error| format!("cannot list the directory {}: {error}", dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|error| format!("cannot list the directory {}: {error}", dir.display()))?
+            .path();
+        if path.is_dir() {
+            markdown_files(&path, pages)?;
+        } else if path.extension().is_some_and(|extension| extension == "md") {
+            pages.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Removes `.` and `..` from a path without touching the file system, so a
+/// message names `chapters/chapter-01/src/log.rs`, not
+/// `book/src/../../chapters/...`.
+fn normalize(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !normal.pop() {
+                    normal.push("..");
+                }
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
+// The checker's own tests
+
+/// A small book in a temporary directory: `src/` holding pages, beside a
+/// `code/` directory holding files to include.
+struct Book {
+    dir: tempfile::TempDir,
+}
+
+// Test scaffolding: a temporary book that cannot be built is a failed test.
+#[allow(clippy::expect_used)]
+impl Book {
+    fn new() -> Book {
+        let book = Book {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        };
+        book.file(
+            "code/lib.rs",
+            "fn before() {}\n\
+             // ANCHOR: greet\n\
+             fn greet() {}\n\
+             // ANCHOR_END: greet\n\
+             // ANCHOR: open\n\
+             fn open() {}\n\
+             // ANCHOR: empty\n\
+             // ANCHOR_END: empty\n",
+        );
+        book
+    }
+
+    fn file(&self, path: &str, contents: &str) -> &Book {
+        let path = self.dir.path().join(path);
+        fs::create_dir_all(path.parent().expect("a parent directory"))
+            .expect("creating a directory");
+        fs::write(&path, contents).expect("writing a file");
+        self
+    }
+
+    fn page(&self, name: &str, markdown: &str) -> &Book {
+        self.file(&format!("src/{name}"), markdown)
+    }
+
+    fn check(&self) -> Report {
+        check_book(&self.dir.path().join("src"))
+    }
+
+    /// The problems, one line each, paths relative to the book.
+    fn problems(&self) -> Vec<String> {
+        let report = self.check();
+        report
+            .problems
+            .iter()
+            .map(|problem| problem.render(self.dir.path()))
+            .collect()
+    }
+}
+
+/// Whole files, anchors, line ranges and rustdoc includes that exist pass.
+#[test]
+fn accepts_includes_that_resolve() {
+    let book = Book::new();
+    book.page(
+        "page.md",
+        "```rust,ignore\n\
+         {{#include ../code/lib.rs}}\n\
+         {{#include ../code/lib.rs:greet}}\n\
+         {{#include ../code/lib.rs:2:4}}\n\
+         {{#include ../code/lib.rs:3}}\n\
+         {{#include ../code/lib.rs:5:}}\n\
+         {{#include ../code/lib.rs::8}}\n\
+         {{#rustdoc_include ../code/lib.rs:greet}}\n\
+         {{ #include ../code/lib.rs }}\n\
+         ```\n",
+    );
+    let report = book.check();
+    assert_eq!(report.includes, 8);
+    assert_eq!(book.problems(), Vec::<String>::new());
+}
+
+/// An include of a file that does not exist is reported with the page, the
+/// line and the directive.
+#[test]
+fn reports_a_missing_file() {
+    let book = Book::new();
+    book.page(
+        "page.md",
+        "# A page\n\n```rust,ignore\n{{#include ../code/gone.rs:greet}}\n```\n",
+    );
+    let problems = book.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with(
+            "src/page.md:4: {{#include ../code/gone.rs:greet}}: cannot read code/gone.rs: "
+        ),
+        "{}",
+        problems[0]
+    );
+}
+
+/// An anchor the file does not have is reported, naming the anchor.
+#[test]
+fn reports_a_missing_anchor() {
+    let book = Book::new();
+    book.page("page.md", "{{#include ../code/lib.rs:farewell}}\n");
+    let problems = book.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].ends_with(
+            "in code/lib.rs: anchor `farewell` not found: no `ANCHOR: farewell` line \
+             (an anchor needs both `ANCHOR: farewell` and `ANCHOR_END: farewell` lines)"
+        ),
+        "{}",
+        problems[0]
+    );
+}
+
+/// An anchor that starts but never ends (mdBook would take the rest of the
+/// file) and an anchor with nothing in it are reported.
+#[test]
+fn reports_an_anchor_without_an_end_or_without_lines() {
+    let book = Book::new();
+    book.page(
+        "page.md",
+        "{{#include ../code/lib.rs:open}}\n{{#rustdoc_include ../code/lib.rs:empty}}\n",
+    );
+    let problems = book.problems();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].contains(
+            "anchor `open` has no end: no `ANCHOR_END: open` line after `ANCHOR: open` (line 5)"
+        ),
+        "{}",
+        problems[0]
+    );
+    assert!(
+        problems[1].contains("anchor `empty` is empty"),
+        "{}",
+        problems[1]
+    );
+}
+
+/// Line ranges past the end of the file, or empty, or from line 0 are
+/// reported; the file has 8 lines.
+#[test]
+fn reports_a_line_range_beyond_the_file() {
+    let book = Book::new();
+    book.page(
+        "page.md",
+        "{{#include ../code/lib.rs:3:9}}\n\
+         {{#include ../code/lib.rs:9}}\n\
+         {{#include ../code/lib.rs:12:}}\n\
+         {{#include ../code/lib.rs:5:4}}\n\
+         {{#include ../code/lib.rs:0:2}}\n",
+    );
+    let problems = book.problems();
+    let expected = [
+        "src/page.md:1: {{#include ../code/lib.rs:3:9}}: in code/lib.rs: lines 3 to 9: ends past the end of the file, which has 8 lines",
+        "src/page.md:2: {{#include ../code/lib.rs:9}}: in code/lib.rs: line 9: starts past the end of the file, which has 8 lines",
+        "src/page.md:3: {{#include ../code/lib.rs:12:}}: in code/lib.rs: lines 12 to the end: starts past the end of the file, which has 8 lines",
+        "src/page.md:4: {{#include ../code/lib.rs:5:4}}: in code/lib.rs: lines 5 to 4: the range is empty",
+        "src/page.md:5: {{#include ../code/lib.rs:0:2}}: in code/lib.rs: lines 0 to 2: line numbers start at 1",
+    ];
+    assert_eq!(problems, expected);
+}
+
+/// Every problem in every page is reported, not just the first; pages in
+/// subdirectories resolve paths from their own directory.
+#[test]
+fn reports_every_problem_in_every_page() {
+    let book = Book::new();
+    book.page(
+        "a.md",
+        "{{#include ../code/lib.rs:nope}}\n{{#include ../code/lib.rs:greet}}\n",
+    )
+    .page(
+        "part/b.md",
+        "{{#include ../../code/lib.rs:greet}}\n{{#include ../code/lib.rs}}\n",
+    )
+    .file("src/notes.txt", "{{#include nowhere.rs}}\n");
+    let report = book.check();
+    assert_eq!(report.includes, 4);
+    let problems = book.problems();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].starts_with("src/a.md:1: "), "{}", problems[0]);
+    assert!(
+        problems[1].starts_with("src/part/b.md:2: "),
+        "{}",
+        problems[1]
+    );
+}
+
+/// Escaped directives and other helpers are text, not includes.
+#[test]
+fn ignores_escaped_includes_and_other_helpers() {
+    let markdown = "Write `\\{{#include file.rs:anchor}}` to include.\n\
+                    {{#title A title}}\n\
+                    {{#include\n  real.rs:anchor   }}\n\
+                    {{#playground example.rs editable}}\n";
+    let includes = find_includes(markdown);
+    assert_eq!(
+        includes,
+        vec![
+            Include {
+                line: 3,
+                directive: "{{#include\n  real.rs:anchor   }}".to_string(),
+                path: "real.rs".to_string(),
+                part: Part::Anchor("anchor".to_string()),
+            },
+            Include {
+                line: 5,
+                directive: "{{#playground example.rs editable}}".to_string(),
+                path: "example.rs".to_string(),
+                part: Part::Whole,
+            },
+        ]
+    );
+}
+
+/// `path:...` is read as mdBook reads it.
+#[test]
+fn reads_anchors_and_ranges_as_mdbook_does() {
+    let lines = |first, last| Part::Lines { first, last };
+    let cases = [
+        ("f.rs", Part::Whole),
+        ("f.rs:", Part::Whole),
+        ("f.rs::", Part::Whole),
+        ("f.rs:name", Part::Anchor("name".to_string())),
+        ("f.rs:name:3", Part::Anchor("name".to_string())),
+        ("f.rs:4", lines(Some(4), Some(4))),
+        ("f.rs:4:7", lines(Some(4), Some(7))),
+        ("f.rs:4:", lines(Some(4), None)),
+        ("f.rs::7", lines(None, Some(7))),
+    ];
+    for (text, part) in cases {
+        assert_eq!(split_part(text), ("f.rs", part), "{text}");
+    }
+}
+
+/// Anchor markers are found anywhere in a line, as mdBook's regex finds them.
+#[test]
+fn finds_anchor_markers_in_any_comment_style() {
+    assert_eq!(
+        anchor_name("    // ANCHOR: append", "ANCHOR:"),
+        Some("append")
+    );
+    assert_eq!(anchor_name("# ANCHOR:config", "ANCHOR:"), Some("config"));
+    assert_eq!(
+        anchor_name("<!-- ANCHOR_END: a-b_c -->", "ANCHOR_END:"),
+        Some("a-b_c")
+    );
+    assert_eq!(anchor_name("// ANCHOR_END: append", "ANCHOR:"), None);
+    assert_eq!(
+        anchor_name("// ANCHOR: append_batch", "ANCHOR:"),
+        Some("append_batch")
+    );
+}
