@@ -1,3 +1,4 @@
 //! Step definitions, one file per chapter.
 
 mod chapter_01;
+mod chapter_02;

@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+mod grpc;
+
 use chapter_01::{Config, Log};
+pub(crate) use grpc::GrpcServer;
 use tempfile::TempDir;
 
 /// One scenario's world. A fresh one is made for every scenario.
@@ -16,6 +19,8 @@ pub(crate) struct ProglogWorld {
     pub(crate) log: Option<Log>,
     /// The configuration the scenario opens its log with.
     pub(crate) config: Config,
+    /// The chapter 2 server, when the scenario started one.
+    pub(crate) grpc: Option<GrpcServer>,
 }
 
 impl ProglogWorld {
@@ -24,6 +29,7 @@ impl ProglogWorld {
             dir: tempfile::tempdir().unwrap(),
             log: None,
             config: Config::default(),
+            grpc: None,
         }
     }
 
@@ -42,6 +48,11 @@ impl ProglogWorld {
         self.log = None; // one Log per directory: close the old one first
         self.log = Some(Log::open(self.log_dir(), self.config.clone())?);
         Ok(())
+    }
+
+    /// The running chapter 2 server.
+    pub(crate) fn grpc(&mut self) -> &mut GrpcServer {
+        self.grpc.as_mut().expect("the scenario started a server")
     }
 
     /// The path of a file in the log's directory.

@@ -1,0 +1,32 @@
+//! # Chapter 2: the log as a gRPC service
+//!
+//! Chapter 1's log, served over the network with gRPC (tonic and prost), so
+//! that other programs can append to it and follow it. The major components
+//! are:
+//!
+//! * [`api`]: the Rust code generated from `proto/log/v1/log.proto` (the
+//!   messages, and the client and server stubs of the `log.v1.Log` service).
+//! * [`commit_log`]: the [`CommitLog`] trait the service depends on, and
+//!   [`FollowableLog`], which wakes followers when records are appended.
+//! * [`service`]: [`LogService`], the four RPCs: unary `Produce` and
+//!   `Consume`, `ProduceStream` with group commit, and `ConsumeStream`, which
+//!   follows the log without polling.
+//! * [`server`]: [`serve`], the entry point: a listener, a log and a
+//!   shutdown future, in the style of mini-redis.
+//! * [`client`]: [`connect`], a client for the service.
+//! * [`error`] and [`status`]: what can go wrong, and the one place where it
+//!   becomes a `tonic::Status` with google.rpc error details.
+
+pub mod api;
+pub mod client;
+pub mod commit_log;
+pub mod error;
+pub mod server;
+pub mod service;
+pub mod status;
+
+pub use client::connect;
+pub use commit_log::{CommitLog, FollowableLog};
+pub use error::{Error, Result};
+pub use server::{serve, serve_service};
+pub use service::{LogService, ServiceConfig};

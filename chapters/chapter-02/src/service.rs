@@ -1,0 +1,381 @@
+//! The `log.v1.Log` service: four RPCs over a [`FollowableLog`].
+//!
+//! - `Produce` and `Consume` are unary: one request, one response.
+//! - `ProduceStream` reads requests as they come and appends the ones that
+//!   have already arrived *together*, as one batch: one lock, one write, one
+//!   sync for all of them (group commit). Each request still gets its own
+//!   response, in order.
+//! - `ConsumeStream` sends every record from an offset on, then waits at the
+//!   end of the log until an append wakes it. It sends through a *bounded*
+//!   channel: when a consumer reads slowly the channel fills, the task waits,
+//!   and the server never holds more than a few records for it (backpressure).
+//!
+//! Appends may `fsync`, which blocks a thread for a while, so they run on
+//! tokio's blocking pool; reads come from the page cache and run inline.
+
+use std::ops::Range;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::api::v1::log_server::{Log, LogServer};
+use crate::api::v1::{ConsumeRequest, ConsumeResponse, ProduceRequest, ProduceResponse, Record};
+use crate::commit_log::{CommitLog, FollowableLog};
+use crate::error::{Error, Result};
+
+// ANCHOR: config
+/// Limits of the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceConfig {
+    /// The largest record value accepted (Kafka's default: 1 MiB).
+    pub max_record_bytes: usize,
+    /// The most requests `ProduceStream` appends as one batch.
+    pub max_batch_records: usize,
+    /// The most value bytes `ProduceStream` appends as one batch.
+    pub max_batch_bytes: usize,
+    /// How many responses a stream may have queued for a slow client.
+    pub stream_buffer: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            max_record_bytes: 1 << 20,
+            max_batch_records: 1024,
+            max_batch_bytes: 4 << 20,
+            stream_buffer: 64,
+        }
+    }
+}
+// ANCHOR_END: config
+
+/// The gRPC service. Cheap to clone: clones share the log and the shutdown signal.
+#[derive(Debug)]
+pub struct LogService<L> {
+    log: Arc<FollowableLog<L>>,
+    config: Arc<ServiceConfig>,
+    /// Becomes `true` when the server shuts down, to end open streams.
+    stop: Arc<watch::Sender<bool>>,
+}
+
+impl<L> Clone for LogService<L> {
+    fn clone(&self) -> Self {
+        LogService {
+            log: Arc::clone(&self.log),
+            config: Arc::clone(&self.config),
+            stop: Arc::clone(&self.stop),
+        }
+    }
+}
+
+impl<L: CommitLog> LogService<L> {
+    /// A service over `log`.
+    pub fn new(log: Arc<FollowableLog<L>>, config: ServiceConfig) -> Self {
+        let (stop, _) = watch::channel(false);
+        LogService {
+            log,
+            config: Arc::new(config),
+            stop: Arc::new(stop),
+        }
+    }
+
+    /// The log the service serves.
+    pub fn log(&self) -> &Arc<FollowableLog<L>> {
+        &self.log
+    }
+
+    /// The tonic server for this service, accepting messages big enough for
+    /// the largest record (so an oversized one gets our clear
+    /// `INVALID_ARGUMENT`, not a transport error).
+    pub fn into_server(self) -> LogServer<Self> {
+        let limit = (self.config.max_record_bytes + 1024).max(4 << 20);
+        LogServer::new(self)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit)
+    }
+
+    /// Ends every open stream (with `UNAVAILABLE`) and refuses new ones: the
+    /// first step of a graceful shutdown, since a following `ConsumeStream`
+    /// would otherwise never finish.
+    pub fn stop_streams(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// A future for tonic's `serve_with_incoming_shutdown`: it completes when
+    /// `shutdown` does, after telling every open stream to end.
+    pub fn stop_streams_when<F: Future<Output = ()>>(
+        &self,
+        shutdown: F,
+    ) -> impl Future<Output = ()> + use<L, F> {
+        let service = self.clone();
+        async move {
+            shutdown.await;
+            service.stop_streams();
+        }
+    }
+
+    /// Syncs the log: the last step of a graceful shutdown.
+    ///
+    /// # Errors
+    /// The log's error if the sync fails.
+    pub async fn sync_log(&self) -> Result<()> {
+        let log = Arc::clone(&self.log);
+        tokio::task::spawn_blocking(move || log.log().sync()).await?
+    }
+
+    /// The record's value, if there is a record and it is not too large.
+    fn value_of(&self, request: ProduceRequest) -> Result<Vec<u8>> {
+        let value = request.record.ok_or(Error::MissingRecord)?.value;
+        if value.len() > self.config.max_record_bytes {
+            return Err(Error::RecordTooLarge {
+                len: value.len(),
+                max: self.config.max_record_bytes,
+            });
+        }
+        Ok(value)
+    }
+
+    // ANCHOR: append
+    /// Appends `values` as one batch on the blocking pool, and hands them to
+    /// the OS before answering: an acknowledged record survives a crash of
+    /// this process under any sync policy (and a power loss under `Always`).
+    async fn append(&self, values: Vec<Vec<u8>>) -> Result<Range<u64>> {
+        let log = Arc::clone(&self.log);
+        tokio::task::spawn_blocking(move || {
+            let slices: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+            let offsets = log.append_batch(&slices)?;
+            log.log().flush()?;
+            Ok(offsets)
+        })
+        .await?
+    }
+    // ANCHOR_END: append
+
+    fn record_at(&self, offset: u64) -> Result<ConsumeResponse> {
+        let value = self.log.log().read(offset)?;
+        Ok(ConsumeResponse {
+            record: Some(Record {
+                value,
+                offset,
+                term: 0,
+                r#type: 0,
+            }),
+        })
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+}
+
+#[tonic::async_trait]
+impl<L: CommitLog> Log for LogService<L> {
+    // ANCHOR: unary
+    async fn produce(
+        &self,
+        request: Request<ProduceRequest>,
+    ) -> Result<Response<ProduceResponse>, Status> {
+        let value = self.value_of(request.into_inner())?;
+        let offsets = self.append(vec![value]).await?;
+        Ok(Response::new(ProduceResponse {
+            offset: offsets.start,
+        }))
+    }
+
+    async fn consume(
+        &self,
+        request: Request<ConsumeRequest>,
+    ) -> Result<Response<ConsumeResponse>, Status> {
+        Ok(Response::new(self.record_at(request.into_inner().offset)?))
+    }
+    // ANCHOR_END: unary
+
+    type ConsumeStreamStream = ReceiverStream<Result<ConsumeResponse, Status>>;
+
+    // ANCHOR: consume_stream
+    async fn consume_stream(
+        &self,
+        request: Request<ConsumeRequest>,
+    ) -> Result<Response<Self::ConsumeStreamStream>, Status> {
+        let start = request.into_inner().offset;
+        let (lowest, next) = (self.log.log().lowest_offset(), self.log.log().next_offset());
+        // Starting exactly at the next offset is allowed: it waits for the
+        // next record, like `tail -f`. Past it there is nothing to wait for.
+        if start < lowest || start > next {
+            return Err(Error::Log(chapter_01::Error::OffsetOutOfRange {
+                offset: start,
+                lowest,
+                next,
+            })
+            .into());
+        }
+        if self.stopping() {
+            return Err(Error::ShuttingDown.into());
+        }
+        let (responses, receiver) = mpsc::channel(self.config.stream_buffer);
+        tokio::spawn(self.clone().follow(start, responses));
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+    // ANCHOR_END: consume_stream
+
+    type ProduceStreamStream = ReceiverStream<Result<ProduceResponse, Status>>;
+
+    async fn produce_stream(
+        &self,
+        request: Request<Streaming<ProduceRequest>>,
+    ) -> Result<Response<Self::ProduceStreamStream>, Status> {
+        if self.stopping() {
+            return Err(Error::ShuttingDown.into());
+        }
+        let (responses, receiver) = mpsc::channel(self.config.stream_buffer);
+        tokio::spawn(self.clone().group_commit(request.into_inner(), responses));
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+}
+
+impl<L: CommitLog> LogService<L> {
+    // ANCHOR: follow
+    /// Sends every record from `offset` on, for as long as the client listens.
+    async fn follow(
+        self,
+        mut offset: u64,
+        responses: mpsc::Sender<Result<ConsumeResponse, Status>>,
+    ) {
+        let mut stop = self.stop.subscribe();
+        loop {
+            // Sleep until a record at `offset` exists, the client hangs up,
+            // or the server stops. No polling: an append wakes us.
+            let next = tokio::select! {
+                next = self.log.wait_for(offset) => next,
+                () = responses.closed() => return,
+                () = stopped(&mut stop) => {
+                    let _ = responses.try_send(Err(Error::ShuttingDown.into()));
+                    return;
+                }
+            };
+            while offset < next {
+                let response = self.record_at(offset).map_err(Status::from);
+                let failed = response.is_err();
+                // `send` waits while the channel is full: a slow client holds
+                // back this task, not the server's memory.
+                tokio::select! {
+                    sent = responses.send(response) => if sent.is_err() { return },
+                    () = stopped(&mut stop) => return,
+                }
+                if failed {
+                    return; // e.g. retention deleted the record: the error was sent
+                }
+                offset += 1;
+            }
+        }
+    }
+    // ANCHOR_END: follow
+
+    // ANCHOR: group_commit
+    /// Appends what the client streams, batching the requests that have
+    /// already arrived, and answers each request with its offset.
+    async fn group_commit(
+        self,
+        mut requests: Streaming<ProduceRequest>,
+        responses: mpsc::Sender<Result<ProduceResponse, Status>>,
+    ) {
+        let mut stop = self.stop.subscribe();
+        loop {
+            // Wait for the next request (or the end of the stream, or shutdown).
+            let first = tokio::select! {
+                request = requests.message() => request,
+                () = stopped(&mut stop) => {
+                    let _ = responses.send(Err(Error::ShuttingDown.into())).await;
+                    return;
+                }
+            };
+            let first = match first {
+                Ok(Some(request)) => request,
+                Ok(None) | Err(_) => return, // the client finished, or went away
+            };
+            // Then take every request that is already here, without waiting.
+            let mut batch = vec![first];
+            let mut batch_bytes = 0;
+            let mut client_done = false;
+            while batch.len() < self.config.max_batch_records
+                && batch_bytes < self.config.max_batch_bytes
+            {
+                match ready_now(requests.message()) {
+                    Some(Ok(Some(request))) => {
+                        batch_bytes += request
+                            .record
+                            .as_ref()
+                            .map_or(0, |record| record.value.len());
+                        batch.push(request);
+                    }
+                    Some(Ok(None) | Err(_)) => {
+                        client_done = true;
+                        break;
+                    }
+                    None => break, // nothing more has arrived yet
+                }
+            }
+            // Append the valid requests up to the first invalid one; the
+            // invalid one ends the stream after their responses.
+            let mut values = Vec::with_capacity(batch.len());
+            let mut invalid = None;
+            for request in batch {
+                match self.value_of(request) {
+                    Ok(value) => values.push(value),
+                    Err(error) => {
+                        invalid = Some(error);
+                        break;
+                    }
+                }
+            }
+            let appended = match values.is_empty() {
+                true => Ok(0..0),
+                false => self.append(values).await,
+            };
+            let offsets = match appended {
+                Ok(offsets) => offsets,
+                Err(error) => {
+                    let _ = responses.send(Err(error.into())).await;
+                    return;
+                }
+            };
+            for offset in offsets {
+                if responses
+                    .send(Ok(ProduceResponse { offset }))
+                    .await
+                    .is_err()
+                {
+                    return; // the client stopped listening
+                }
+            }
+            if let Some(error) = invalid {
+                let _ = responses.send(Err(error.into())).await;
+                return;
+            }
+            if client_done {
+                return;
+            }
+        }
+    }
+    // ANCHOR_END: group_commit
+}
+
+/// Completes when the server starts shutting down.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // An error means the sender is gone, which only happens when the
+    // service is dropped: stop as well.
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
+/// Polls `future` once: its output if it is ready now, `None` if it would wait.
+fn ready_now<F: Future>(future: F) -> Option<F::Output> {
+    let future = pin!(future);
+    match future.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
+    }
+}

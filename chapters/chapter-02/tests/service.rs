@@ -1,0 +1,354 @@
+//! The service over a real socket on 127.0.0.1:0 and a real log: the Go
+//! book's server cases, and what this service promises beyond them.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chapter_02::ServiceConfig;
+use chapter_02::api::v1::ProduceRequest;
+use common::{TestServer, consume_request, produce_request};
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+// Produce returns an offset; Consume at that offset returns the record.
+#[tokio::test]
+async fn produce_then_consume_succeeds() {
+    let mut server = TestServer::start().await;
+    let offset = server
+        .client
+        .produce(produce_request("hello world"))
+        .await
+        .unwrap()
+        .into_inner()
+        .offset;
+    assert_eq!(offset, 0);
+    let record = server
+        .client
+        .consume(consume_request(offset))
+        .await
+        .unwrap()
+        .into_inner()
+        .record
+        .unwrap();
+    assert_eq!(
+        (record.value.as_slice(), record.offset),
+        (&b"hello world"[..], 0)
+    );
+}
+
+// Consuming past the end is OUT_OF_RANGE (the Go book sends code 404, which
+// clients see as UNKNOWN).
+#[tokio::test]
+async fn consume_past_the_boundary_is_out_of_range() {
+    let mut server = TestServer::start().await;
+    server
+        .client
+        .produce(produce_request("only"))
+        .await
+        .unwrap();
+    let status = server.client.consume(consume_request(1)).await.unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange);
+}
+
+// A produce stream answers each record with its offset, in order; a consume
+// stream from 0 returns them.
+#[tokio::test]
+async fn produce_stream_and_consume_stream_succeed() {
+    let mut server = TestServer::start().await;
+    let requests = tokio_stream::iter(vec![
+        produce_request("first message"),
+        produce_request("second message"),
+    ]);
+    let responses = server
+        .client
+        .produce_stream(requests)
+        .await
+        .unwrap()
+        .into_inner();
+    let offsets: Vec<u64> = responses
+        .map(|response| response.unwrap().offset)
+        .collect()
+        .await;
+    assert_eq!(offsets, [0, 1]);
+
+    let mut records = server
+        .client
+        .consume_stream(consume_request(0))
+        .await
+        .unwrap()
+        .into_inner();
+    for (offset, value) in [(0, "first message"), (1, "second message")] {
+        let record = records.next().await.unwrap().unwrap().record.unwrap();
+        assert_eq!(
+            (record.offset, record.value.as_slice()),
+            (offset, value.as_bytes())
+        );
+    }
+}
+
+// A consumer at the end of the log waits without polling: while nothing is
+// appended the service does not touch the log; an append wakes it and the
+// record arrives.
+#[tokio::test]
+async fn a_follower_receives_a_later_record_without_polling() {
+    let mut server = TestServer::start().await;
+    let mut records = server
+        .client
+        .consume_stream(consume_request(0))
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        server.reads(),
+        0,
+        "a waiting follower must not read (poll) the log"
+    );
+
+    let mut producer = server.client.clone();
+    producer
+        .produce(produce_request("appended later"))
+        .await
+        .unwrap();
+    let record = tokio::time::timeout(Duration::from_secs(5), records.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.record.unwrap().value, b"appended later");
+    assert_eq!(server.reads(), 1, "one append, one read");
+}
+
+// Eight producers stream 1,000 records each at once: every offset is handed
+// out once, 0..8000 with no gap, and each reads back with its own value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_produce_streams_get_unique_contiguous_offsets() {
+    let server = TestServer::start().await;
+    let producers: Vec<_> = (0..8)
+        .map(|producer| {
+            let mut client = server.client.clone();
+            tokio::spawn(async move {
+                let requests: Vec<ProduceRequest> = (0..1000)
+                    .map(|n| produce_request(format!("producer {producer} record {n}")))
+                    .collect();
+                let responses = client
+                    .produce_stream(tokio_stream::iter(requests))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                let offsets: Vec<u64> = responses
+                    .map(|response| response.unwrap().offset)
+                    .collect()
+                    .await;
+                (producer, offsets)
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for producer in producers {
+        let (producer, offsets) = producer.await.unwrap();
+        assert_eq!(offsets.len(), 1000);
+        assert!(
+            offsets.windows(2).all(|pair| pair[0] < pair[1]),
+            "a stream's offsets are in order"
+        );
+        for (n, offset) in offsets.into_iter().enumerate() {
+            assert!(seen.insert(offset), "offset {offset} handed out twice");
+            let record = server
+                .client
+                .clone()
+                .consume(consume_request(offset))
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(
+                record.record.unwrap().value,
+                format!("producer {producer} record {n}").into_bytes()
+            );
+        }
+    }
+    assert_eq!(seen, (0..8000).collect::<HashSet<u64>>());
+}
+
+// A record over the maximum is refused and nothing is written; so is a
+// request without a record.
+#[tokio::test]
+async fn invalid_produce_requests_are_refused_and_write_nothing() {
+    let mut server = TestServer::start_with(ServiceConfig {
+        max_record_bytes: 100,
+        ..ServiceConfig::default()
+    })
+    .await;
+    let status = server
+        .client
+        .produce(produce_request(vec![0; 101]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let status = server
+        .client
+        .produce(ProduceRequest { record: None })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(server.log.log().log.next_offset(), 0, "nothing was written");
+    assert_eq!(
+        server
+            .client
+            .produce(produce_request(vec![0; 100]))
+            .await
+            .unwrap()
+            .into_inner()
+            .offset,
+        0
+    );
+}
+
+// In a stream, the requests before an invalid one are appended and answered;
+// the invalid one ends the stream with INVALID_ARGUMENT.
+#[tokio::test]
+async fn an_invalid_request_ends_a_produce_stream_after_the_valid_ones() {
+    let mut server = TestServer::start_with(ServiceConfig {
+        max_record_bytes: 10,
+        ..ServiceConfig::default()
+    })
+    .await;
+    let requests = vec![
+        produce_request("ok"),
+        produce_request("fine"),
+        produce_request("far too long"),
+    ];
+    let mut responses = server
+        .client
+        .produce_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(responses.next().await.unwrap().unwrap().offset, 0);
+    assert_eq!(responses.next().await.unwrap().unwrap().offset, 1);
+    assert_eq!(
+        responses.next().await.unwrap().unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    assert_eq!(server.log.log().log.next_offset(), 2);
+}
+
+// A consume stream may start at the next offset (it waits), but not past it
+// and not below the lowest offset.
+#[tokio::test]
+async fn consume_stream_start_must_be_in_the_log_or_at_its_end() {
+    let mut server = TestServer::start().await;
+    server
+        .client
+        .produce(produce_request("zero"))
+        .await
+        .unwrap();
+    let status = server
+        .client
+        .consume_stream(consume_request(2))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange);
+    let mut tail = server
+        .client
+        .consume_stream(consume_request(1))
+        .await
+        .unwrap()
+        .into_inner();
+    server.client.produce(produce_request("one")).await.unwrap();
+    assert_eq!(
+        tail.next().await.unwrap().unwrap().record.unwrap().offset,
+        1
+    );
+}
+
+// A consumer that never reads does not make the server read the whole log
+// into memory: the bounded channel and HTTP/2 flow control hold the sender
+// back after a window's worth of records.
+#[tokio::test]
+async fn a_consumer_that_never_reads_holds_the_server_back() {
+    let mut server = TestServer::start().await;
+    let value = vec![7u8; 4096];
+    let requests: Vec<ProduceRequest> = (0..5000).map(|_| produce_request(value.clone())).collect();
+    let responses = server
+        .client
+        .produce_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(responses.collect::<Vec<_>>().await.len(), 5000);
+
+    let mut stalled = server
+        .client
+        .consume_stream(consume_request(0))
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let read_while_stalled = server.reads();
+    assert!(
+        read_while_stalled < 2000,
+        "the server read {read_while_stalled} of 5000 records for a client that read none"
+    );
+
+    // Once the client reads, every record arrives.
+    let mut received = 0;
+    while received < 5000 {
+        stalled.next().await.unwrap().unwrap();
+        received += 1;
+    }
+}
+
+// Shutdown ends an open consume stream and a half-finished produce stream
+// with UNAVAILABLE, answers what was sent, and syncs the log.
+#[tokio::test]
+async fn graceful_shutdown_ends_open_streams_cleanly() {
+    let mut server = TestServer::start().await;
+    let mut following = server
+        .client
+        .consume_stream(consume_request(0))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let (requests, outbound) = tokio::sync::mpsc::channel(8);
+    let mut producing = server
+        .client
+        .produce_stream(tokio_stream::wrappers::ReceiverStream::new(outbound))
+        .await
+        .unwrap()
+        .into_inner();
+    requests
+        .send(produce_request("sent before shutdown"))
+        .await
+        .unwrap();
+    assert_eq!(producing.next().await.unwrap().unwrap().offset, 0);
+    assert_eq!(
+        following
+            .next()
+            .await
+            .unwrap()
+            .unwrap()
+            .record
+            .unwrap()
+            .offset,
+        0
+    );
+
+    // `requests` stays open: the produce stream is half-finished.
+    let serve_result = tokio::time::timeout(Duration::from_secs(10), server.shut_down()).await;
+    serve_result
+        .expect("shutdown finished")
+        .expect("serve returned Ok");
+    assert_eq!(
+        following.next().await.unwrap().unwrap_err().code(),
+        Code::Unavailable
+    );
+    assert_eq!(
+        producing.next().await.unwrap().unwrap_err().code(),
+        Code::Unavailable
+    );
+    drop(requests);
+}
