@@ -105,8 +105,19 @@ impl<L: CommitLog> FollowableLog<L> {
     /// Whatever the log's append fails with.
     pub fn append_batch(&self, values: &[&[u8]]) -> Result<Range<u64>> {
         let offsets = self.log.append_batch(values);
-        // Publish even after an error: part of a batch may have been appended.
-        self.next_offset.send_replace(self.log.next_offset());
+        // Publish even after an error: part of a batch may have been
+        // appended. Two appenders can finish in one order and publish in the
+        // other, so only ever move the published offset forward: a stale,
+        // smaller value would put a follower to sleep past a record that
+        // exists.
+        self.next_offset.send_if_modified(|published| {
+            let next = self.log.next_offset();
+            let advanced = next > *published;
+            if advanced {
+                *published = next;
+            }
+            advanced
+        });
         offsets
     }
 

@@ -28,5 +28,5 @@ pub mod status;
 pub use client::connect;
 pub use commit_log::{CommitLog, FollowableLog};
 pub use error::{Error, Result};
-pub use server::{serve, serve_service};
+pub use server::{serve, serve_gracefully, serve_service};
 pub use service::{LogService, ServiceConfig};

@@ -17,6 +17,7 @@ use std::ops::Range;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -39,6 +40,9 @@ pub struct ServiceConfig {
     pub max_batch_bytes: usize,
     /// How many responses a stream may have queued for a slow client.
     pub stream_buffer: usize,
+    /// How long a graceful shutdown waits for calls in flight (a client that
+    /// stopped reading would otherwise hold the server up forever).
+    pub drain_timeout: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -48,6 +52,7 @@ impl Default for ServiceConfig {
             max_batch_records: 1024,
             max_batch_bytes: 4 << 20,
             stream_buffer: 64,
+            drain_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -83,6 +88,11 @@ impl<L: CommitLog> LogService<L> {
         }
     }
 
+    /// The service's limits.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
     /// The log the service serves.
     pub fn log(&self) -> &Arc<FollowableLog<L>> {
         &self.log
@@ -103,19 +113,6 @@ impl<L: CommitLog> LogService<L> {
     /// would otherwise never finish.
     pub fn stop_streams(&self) {
         self.stop.send_replace(true);
-    }
-
-    /// A future for tonic's `serve_with_incoming_shutdown`: it completes when
-    /// `shutdown` does, after telling every open stream to end.
-    pub fn stop_streams_when<F: Future<Output = ()>>(
-        &self,
-        shutdown: F,
-    ) -> impl Future<Output = ()> + use<L, F> {
-        let service = self.clone();
-        async move {
-            shutdown.await;
-            service.stop_streams();
-        }
     }
 
     /// Syncs the log: the last step of a graceful shutdown.
@@ -252,22 +249,15 @@ impl<L: CommitLog> LogService<L> {
             let next = tokio::select! {
                 next = self.log.wait_for(offset) => next,
                 () = responses.closed() => return,
-                () = stopped(&mut stop) => {
-                    let _ = responses.try_send(Err(Error::ShuttingDown.into()));
-                    return;
-                }
+                () = stopped(&mut stop) => return announce_shutdown(&responses),
             };
             while offset < next {
                 let response = self.record_at(offset).map_err(Status::from);
                 let failed = response.is_err();
-                // `send` waits while the channel is full: a slow client holds
-                // back this task, not the server's memory.
-                tokio::select! {
-                    sent = responses.send(response) => if sent.is_err() { return },
-                    () = stopped(&mut stop) => return,
-                }
-                if failed {
-                    return; // e.g. retention deleted the record: the error was sent
+                // Waits while the channel is full: a slow client holds back
+                // this task, not the server's memory.
+                if !send_or_stop(&responses, response, &mut stop).await || failed {
+                    return; // client gone, server stopping, or the error was sent
                 }
                 offset += 1;
             }
@@ -288,72 +278,31 @@ impl<L: CommitLog> LogService<L> {
             // Wait for the next request (or the end of the stream, or shutdown).
             let first = tokio::select! {
                 request = requests.message() => request,
-                () = stopped(&mut stop) => {
-                    let _ = responses.send(Err(Error::ShuttingDown.into())).await;
-                    return;
-                }
+                () = stopped(&mut stop) => return announce_shutdown(&responses),
             };
-            let first = match first {
-                Ok(Some(request)) => request,
-                Ok(None) | Err(_) => return, // the client finished, or went away
+            let Ok(Some(first)) = first else {
+                return; // the client finished, or went away
             };
-            // Then take every request that is already here, without waiting.
-            let mut batch = vec![first];
-            let mut batch_bytes = 0;
-            let mut client_done = false;
-            while batch.len() < self.config.max_batch_records
-                && batch_bytes < self.config.max_batch_bytes
-            {
-                match ready_now(requests.message()) {
-                    Some(Ok(Some(request))) => {
-                        batch_bytes += request
-                            .record
-                            .as_ref()
-                            .map_or(0, |record| record.value.len());
-                        batch.push(request);
-                    }
-                    Some(Ok(None) | Err(_)) => {
-                        client_done = true;
-                        break;
-                    }
-                    None => break, // nothing more has arrived yet
-                }
-            }
-            // Append the valid requests up to the first invalid one; the
-            // invalid one ends the stream after their responses.
-            let mut values = Vec::with_capacity(batch.len());
-            let mut invalid = None;
-            for request in batch {
-                match self.value_of(request) {
-                    Ok(value) => values.push(value),
+            // Then every request that is already here, without waiting.
+            let (batch, client_done) = self.gather(first, &mut requests);
+            let (values, invalid) = self.valid_prefix(batch);
+            let offsets = match values.is_empty() {
+                true => 0..0,
+                false => match self.append(values).await {
+                    Ok(offsets) => offsets,
                     Err(error) => {
-                        invalid = Some(error);
-                        break;
+                        send_or_stop(&responses, Err(error.into()), &mut stop).await;
+                        return;
                     }
-                }
-            }
-            let appended = match values.is_empty() {
-                true => Ok(0..0),
-                false => self.append(values).await,
-            };
-            let offsets = match appended {
-                Ok(offsets) => offsets,
-                Err(error) => {
-                    let _ = responses.send(Err(error.into())).await;
-                    return;
-                }
+                },
             };
             for offset in offsets {
-                if responses
-                    .send(Ok(ProduceResponse { offset }))
-                    .await
-                    .is_err()
-                {
-                    return; // the client stopped listening
+                if !send_or_stop(&responses, Ok(ProduceResponse { offset }), &mut stop).await {
+                    return;
                 }
             }
             if let Some(error) = invalid {
-                let _ = responses.send(Err(error.into())).await;
+                send_or_stop(&responses, Err(error.into()), &mut stop).await;
                 return;
             }
             if client_done {
@@ -362,6 +311,68 @@ impl<L: CommitLog> LogService<L> {
         }
     }
     // ANCHOR_END: group_commit
+
+    // ANCHOR: gather
+    /// `first`, and the requests that arrived with it (up to the batch
+    /// limits); and whether the client has finished sending.
+    fn gather(
+        &self,
+        first: ProduceRequest,
+        requests: &mut Streaming<ProduceRequest>,
+    ) -> (Vec<ProduceRequest>, bool) {
+        let mut batch = vec![first];
+        let mut batch_bytes = 0;
+        while batch.len() < self.config.max_batch_records
+            && batch_bytes < self.config.max_batch_bytes
+        {
+            match ready_now(requests.message()) {
+                Some(Ok(Some(request))) => {
+                    batch_bytes += request
+                        .record
+                        .as_ref()
+                        .map_or(0, |record| record.value.len());
+                    batch.push(request);
+                }
+                Some(Ok(None) | Err(_)) => return (batch, true),
+                None => break, // nothing more has arrived yet
+            }
+        }
+        (batch, false)
+    }
+    // ANCHOR_END: gather
+
+    /// The values of the valid requests before the first invalid one, and
+    /// that one's error: it ends the stream after their responses.
+    fn valid_prefix(&self, batch: Vec<ProduceRequest>) -> (Vec<Vec<u8>>, Option<Error>) {
+        let mut values = Vec::with_capacity(batch.len());
+        for request in batch {
+            match self.value_of(request) {
+                Ok(value) => values.push(value),
+                Err(error) => return (values, Some(error)),
+            }
+        }
+        (values, None)
+    }
+}
+
+/// Sends `item`, waiting for room in the channel, unless the server stops
+/// first. `false` when the stream is over (client gone, or server stopping).
+async fn send_or_stop<T>(
+    responses: &mpsc::Sender<T>,
+    item: T,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        sent = responses.send(item) => sent.is_ok(),
+        () = stopped(stop) => false,
+    }
+}
+
+/// Ends a stream at shutdown with `UNAVAILABLE`, if there is room to say so:
+/// a client that stopped reading has a full channel, and must not hold up
+/// the server's shutdown.
+fn announce_shutdown<T>(responses: &mpsc::Sender<Result<T, Status>>) {
+    let _ = responses.try_send(Err(Error::ShuttingDown.into()));
 }
 
 /// Completes when the server starts shutting down.

@@ -126,6 +126,21 @@ async fn a_follower_receives_a_later_record_without_polling() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_produce_streams_get_unique_contiguous_offsets() {
     let server = TestServer::start().await;
+    // A follower from offset 0 must see all 8,000 records in order, however
+    // the concurrent appends interleave their wake-ups.
+    let mut follower = server
+        .client
+        .clone()
+        .consume_stream(consume_request(0))
+        .await
+        .unwrap()
+        .into_inner();
+    let following = tokio::spawn(async move {
+        for expected in 0..8000 {
+            let record = follower.next().await.unwrap().unwrap().record.unwrap();
+            assert_eq!(record.offset, expected);
+        }
+    });
     let producers: Vec<_> = (0..8)
         .map(|producer| {
             let mut client = server.client.clone();
@@ -170,6 +185,10 @@ async fn concurrent_produce_streams_get_unique_contiguous_offsets() {
         }
     }
     assert_eq!(seen, (0..8000).collect::<HashSet<u64>>());
+    tokio::time::timeout(Duration::from_secs(30), following)
+        .await
+        .expect("the follower saw every record")
+        .unwrap();
 }
 
 // A record over the maximum is refused and nothing is written; so is a
@@ -351,4 +370,45 @@ async fn graceful_shutdown_ends_open_streams_cleanly() {
         Code::Unavailable
     );
     drop(requests);
+}
+
+// Clients that stop reading cannot hold the server up: shutdown drains for
+// at most the drain timeout, then syncs and returns.
+#[tokio::test]
+async fn shutdown_is_not_held_up_by_clients_that_stopped_reading() {
+    let config = ServiceConfig {
+        drain_timeout: Duration::from_millis(500),
+        ..ServiceConfig::default()
+    };
+    let mut server = TestServer::start_with(config).await;
+    let value = vec![1u8; 4096];
+    let requests: Vec<ProduceRequest> = (0..3000).map(|_| produce_request(value.clone())).collect();
+    let responses = server
+        .client
+        .produce_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(responses.collect::<Vec<_>>().await.len(), 3000);
+
+    // A follower that never reads, and a producer that never reads its responses.
+    let _stalled_follower = server
+        .client
+        .consume_stream(consume_request(0))
+        .await
+        .unwrap()
+        .into_inner();
+    let endless = tokio_stream::iter((0..1_000_000).map(move |_| produce_request(vec![2u8; 4096])));
+    let _stalled_producer = server
+        .client
+        .produce_stream(endless)
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let shutdown = tokio::time::timeout(Duration::from_secs(20), server.shut_down()).await;
+    shutdown
+        .expect("serve returned despite the stalled clients")
+        .expect("serve returned Ok");
 }
