@@ -2,3 +2,5 @@
 
 mod chapter_01;
 mod chapter_02;
+mod chapter_03;
+mod chapter_04;

@@ -4,9 +4,11 @@
 use std::path::{Path, PathBuf};
 
 mod grpc;
+mod secure;
 
 use chapter_01::{Config, Log};
 pub(crate) use grpc::GrpcServer;
+pub(crate) use secure::{SecureServer, cert, repo};
 use tempfile::TempDir;
 
 /// One scenario's world. A fresh one is made for every scenario.
@@ -21,6 +23,10 @@ pub(crate) struct ProglogWorld {
     pub(crate) config: Config,
     /// The chapter 2 server, when the scenario started one.
     pub(crate) grpc: Option<GrpcServer>,
+    /// The chapter 3 or 4 server, when the scenario started one.
+    pub(crate) secure: Option<SecureServer>,
+    /// A CA the scenario's chapter 3 server trusts, to make certificates with.
+    pub(crate) scenario_ca: Option<chapter_03::test_pki::TestCa>,
 }
 
 impl ProglogWorld {
@@ -30,6 +36,8 @@ impl ProglogWorld {
             log: None,
             config: Config::default(),
             grpc: None,
+            secure: None,
+            scenario_ca: None,
         }
     }
 
@@ -53,6 +61,13 @@ impl ProglogWorld {
     /// The running chapter 2 server.
     pub(crate) fn grpc(&mut self) -> &mut GrpcServer {
         self.grpc.as_mut().expect("the scenario started a server")
+    }
+
+    /// The running chapter 3 or 4 server.
+    pub(crate) fn secure(&mut self) -> &mut SecureServer {
+        self.secure
+            .as_mut()
+            .expect("the scenario started a secure server")
     }
 
     /// The path of a file in the log's directory.
