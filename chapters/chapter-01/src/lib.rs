@@ -44,7 +44,7 @@ mod store;
 
 pub use config::{Config, SyncPolicy};
 pub use error::{Corruption, Error, Result};
-pub use log::Log;
+pub use log::{Log, SegmentInfo};
 pub use reader::LogReader;
 pub use recovery::Repair;
 pub use store::FRAME_OVERHEAD;

@@ -26,8 +26,25 @@ use crate::recovery::Repair;
 use crate::segment::{Segment, segment_path};
 use crate::store::{FRAME_OVERHEAD, framed_len};
 
+/// What [`Log::segments`] says about one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The offset of its first record.
+    pub base_offset: u64,
+    /// One past the offset of its last record.
+    pub next_offset: u64,
+    /// The bytes its store holds.
+    pub store_bytes: u64,
+    /// When its store was last written: the time of its newest record.
+    pub last_modified: std::time::SystemTime,
+    /// Whether it is the active segment (the one appends go to).
+    pub active: bool,
+}
+
 /// The name of the lock file that keeps two `Log`s out of one directory.
 const LOCK_FILE: &str = "LOCK";
+/// How long opening waits for another `Log` to release the directory.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A segmented, crash-safe commit log in a directory. `Send + Sync`: share it
 /// with an `Arc` and call any method from any thread.
@@ -268,6 +285,29 @@ impl Log {
         self.read_segments().iter().map(Segment::store_bytes).sum()
     }
 
+    /// A description of every segment, oldest first (the last is active):
+    /// what retention needs to choose what to delete.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a store's modification time cannot be read.
+    pub fn segments(&self) -> Result<Vec<SegmentInfo>> {
+        let segments = self.read_segments();
+        let last = segments.len().saturating_sub(1);
+        segments
+            .iter()
+            .enumerate()
+            .map(|(n, segment)| {
+                Ok(SegmentInfo {
+                    base_offset: segment.base_offset(),
+                    next_offset: segment.next_offset(),
+                    store_bytes: segment.store_bytes(),
+                    last_modified: segment.last_modified()?,
+                    active: n == last,
+                })
+            })
+            .collect()
+    }
+
     // ANCHOR: truncate
     /// Removes every segment whose records are all below `lowest`: retention
     /// by offset. Works on whole segments, so records below `lowest` that
@@ -455,19 +495,31 @@ fn sync_directory(dir: &Path) -> Result<()> {
 
 /// Takes the directory's lock, so a second `Log` on the same directory (in
 /// this process or another) fails instead of corrupting the first one's files.
+/// Waits up to [`LOCK_WAIT`] for it: a server restarted right after it was
+/// told to stop can start while the old process is still closing its files.
 fn lock_directory(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
     let file = File::create(&path).map_err(Error::io("creating lock file", &path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked {
-            path: dir.to_path_buf(),
-        }),
-        Err(fs::TryLockError::Error(source)) => Err(Error::Io {
-            action: "locking",
-            path,
-            source,
-        }),
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: dir.to_path_buf(),
+                });
+            }
+            Err(fs::TryLockError::Error(source)) => {
+                return Err(Error::Io {
+                    action: "locking",
+                    path,
+                    source,
+                });
+            }
+        }
     }
 }
 

@@ -80,6 +80,11 @@ impl Segment {
         self.store.size()
     }
 
+    /// When the store file was last written.
+    pub(crate) fn last_modified(&self) -> Result<std::time::SystemTime> {
+        self.store.last_modified()
+    }
+
     // ANCHOR: fit
     /// How many of `values`, from the first, fit in this segment: both the
     /// store's byte limit and the index's entry limit must hold *before*

@@ -94,6 +94,17 @@ impl Store {
         &self.path
     }
 
+    /// When the file was last written (buffered frames not counted).
+    pub(crate) fn last_modified(&self) -> Result<std::time::SystemTime> {
+        let metadata = self
+            .file
+            .metadata()
+            .map_err(Error::io("inspecting store", &self.path))?;
+        metadata
+            .modified()
+            .map_err(Error::io("inspecting store", &self.path))
+    }
+
     /// The store's size in bytes, including frames still in the buffer.
     pub(crate) fn size(&self) -> u64 {
         self.lock_tail().size()

@@ -331,3 +331,20 @@ fn every_sync_policy_keeps_records(dir: TempDir, #[case] sync: SyncPolicy) {
     let log = Log::open(dir.path(), small_segments()).unwrap();
     assert_eq!(log.next_offset(), 5);
 }
+
+// segments() describes every segment, oldest first, the last one active.
+#[rstest]
+fn segments_describes_each_segment(dir: TempDir) {
+    let log = Log::open(dir.path(), small_segments()).unwrap();
+    fill(&log, 5);
+    let segments = log.segments().unwrap();
+    let shape: Vec<_> = segments
+        .iter()
+        .map(|s| (s.base_offset, s.next_offset, s.store_bytes, s.active))
+        .collect();
+    assert_eq!(
+        shape,
+        [(0, 2, 64, false), (2, 4, 64, false), (4, 5, 32, true)]
+    );
+    assert_eq!(log.size_bytes(), 160);
+}
