@@ -1,0 +1,107 @@
+//! What every client command shares: connecting with the right TLS
+//! settings, and turning a failed call into one readable line.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use chapter_02::api::v1::log_client::LogClient;
+use chapter_03::ClientTlsFiles;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+use crate::cli::ClientArgs;
+use crate::settings::repository;
+
+// ANCHOR: connect
+/// Connects as `args` says: plaintext with `--insecure`, the development
+/// `root` client with `--dev`, else the given CA, certificate and key.
+///
+/// # Errors
+/// A missing TLS setting, a bad file, or a failed connection, in one line.
+pub async fn connect(args: &ClientArgs) -> anyhow::Result<LogClient<Channel>> {
+    if args.insecure {
+        return chapter_02::connect(args.addr)
+            .await
+            .with_context(|| format!("connecting to {}", args.addr));
+    }
+    let dev = |name: &str| args.dev.then(|| repository().join("certs").join(name));
+    let setting = |flag: &str, value: &Option<PathBuf>, dev_default: Option<PathBuf>| {
+        value.clone().or(dev_default).with_context(|| {
+            format!("missing --{flag}: a client needs the CA, its certificate and key (or --dev, or --insecure)")
+        })
+    };
+    let files = ClientTlsFiles {
+        ca: setting("tls-ca", &args.tls_ca, dev("ca.pem"))?,
+        identity: Some((
+            setting("tls-cert", &args.tls_cert, dev("root-client.pem"))?,
+            setting("tls-key", &args.tls_key, dev("root-client-key.pem"))?,
+        )),
+    };
+    chapter_03::connect_tls(args.addr, &files, &args.server_name)
+        .await
+        .with_context(|| format!("connecting to {} over mutual TLS", args.addr))
+}
+// ANCHOR_END: connect
+
+// ANCHOR: describe
+/// A failed call as one line: the status code, the message, and the
+/// google.rpc details a program would act on.
+pub fn describe(status: &tonic::Status) -> String {
+    let mut line = format!("{}: {}", code_name(status.code()), status.message());
+    let details = status.get_error_details();
+    if let Some(info) = details.error_info() {
+        let metadata: BTreeMap<_, _> = info.metadata.iter().collect();
+        let pairs: Vec<String> = metadata
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        line.push_str(&format!(" [{} {}]", info.reason, pairs.join(" ")));
+    }
+    if let Some(bad_request) = details.bad_request() {
+        for violation in &bad_request.field_violations {
+            line.push_str(&format!(
+                " [{}: {}]",
+                violation.field, violation.description
+            ));
+        }
+    }
+    line
+}
+// ANCHOR_END: describe
+
+/// A status code as gRPC documents it: `PermissionDenied` → `PERMISSION_DENIED`.
+pub fn code_name(code: tonic::Code) -> String {
+    let mut name = String::new();
+    for (n, c) in format!("{code:?}").chars().enumerate() {
+        if c.is_uppercase() && n > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
+}
+
+/// Fails with the status described in one line.
+///
+/// # Errors
+/// Always: that is the point.
+pub fn fail(status: tonic::Status) -> anyhow::Result<()> {
+    bail!(describe(&status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_written_as_grpc_names_them() {
+        assert_eq!(
+            code_name(tonic::Code::PermissionDenied),
+            "PERMISSION_DENIED"
+        );
+        assert_eq!(code_name(tonic::Code::Unavailable), "UNAVAILABLE");
+        let status = tonic::Status::out_of_range("offset 9 is out of range");
+        assert_eq!(describe(&status), "OUT_OF_RANGE: offset 9 is out of range");
+    }
+}

@@ -1,0 +1,43 @@
+//! # Chapter 5: the production server, `proglog`
+//!
+//! The layers of chapters 1 to 4 composed into one binary that someone
+//! would run and operate, and that is also its own client. The major
+//! components are:
+//!
+//! * [`cli`]: the command line (`serve`, `produce`, `consume`, `bench`).
+//! * [`settings`] and [`units`]: flags over environment over config file
+//!   over defaults, checked before anything starts.
+//! * [`server`]: the composition root: log, TLS, ACL, health, reflection,
+//!   metrics, retention, signals and graceful shutdown.
+//! * [`observability`]: logs (tracing, text or JSON), one event per RPC,
+//!   and Prometheus metrics.
+//! * [`metered_log`]: the log, counting what is appended.
+//! * [`retention`]: deleting the oldest sealed segments by size and age.
+//! * [`client`], [`produce`], [`consume`], [`bench`]: the client commands.
+
+pub mod bench;
+pub mod cli;
+pub mod client;
+pub mod consume;
+pub mod metered_log;
+pub mod observability;
+pub mod produce;
+pub mod retention;
+pub mod server;
+pub mod settings;
+pub mod units;
+
+use cli::{BenchCommand, Cli, Command};
+
+/// Runs the command the user gave.
+///
+/// # Errors
+/// Whatever stopped it, as one line for the terminal.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => server::run(&args).await,
+        Command::Produce(args) => produce::run(&args).await,
+        Command::Consume(args) => consume::run(&args).await,
+        Command::Bench(BenchCommand::Produce(args)) => bench::run(&args).await,
+    }
+}

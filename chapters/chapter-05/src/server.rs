@@ -1,0 +1,216 @@
+//! `proglog serve`: the composition root, where every chapter's layer is
+//! wired together, and the process's lifecycle:
+//!
+//! 1. resolve and check the settings (one clear line for anything wrong);
+//! 2. open (and, after a crash, recover) the log, load TLS and the ACL, bind
+//!    the address: every failure here exits non-zero before serving;
+//! 3. serve the Log service behind the RPC observability and authorization
+//!    layers, with gRPC health and reflection beside it;
+//! 4. on SIGHUP, reload the ACL policy (all or nothing);
+//! 5. on SIGINT or SIGTERM: report NOT_SERVING, end the streams, drain the
+//!    calls in flight, sync and close the log, exit 0.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use chapter_01::Log;
+use chapter_02::api::v1::FILE_DESCRIPTOR_SET;
+use chapter_02::{FollowableLog, LogService, ServiceConfig};
+use chapter_04::{AuthorizationLayer, CasbinAuthorizer};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tower::util::option_layer;
+
+use crate::cli::ServeArgs;
+use crate::metered_log::MeteredLog;
+use crate::observability::{
+    RpcObservabilityLayer, init_tracing, install_metrics, report_log_gauges,
+};
+use crate::settings::{Security, Settings};
+
+/// The gRPC service name health reports on (and "", the whole server).
+const LOG_SERVICE_NAME: &str = "log.v1.Log";
+
+/// Runs `proglog serve` until SIGINT or SIGTERM.
+///
+/// # Errors
+/// A bad setting, an unusable file or address, or a failure while serving.
+pub async fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(args).map_err(anyhow::Error::msg)?;
+    init_tracing(settings.log_format);
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let reload = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    };
+    serve(settings, shutdown, reload).await
+}
+
+// ANCHOR: serve
+/// Serves with `settings` until `shutdown` completes; `reload` fires to
+/// reload the ACL policy.
+///
+/// # Errors
+/// As [`run`].
+pub async fn serve(
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+    mut reload: tokio::signal::unix::Signal,
+) -> anyhow::Result<()> {
+    if settings.dev {
+        tracing::warn!(
+            "development mode: using the repository's certificates and ACL; never do this in production"
+        );
+    }
+    if settings.security == Security::Insecure {
+        tracing::warn!("INSECURE: serving plaintext with no authentication and no authorization");
+    }
+
+    let log = open_log(&settings)?;
+    let (tls, authorizer) = match &settings.security {
+        Security::Insecure => (None, None),
+        Security::Mtls {
+            tls,
+            acl_model,
+            acl_policy,
+        } => {
+            let tls = chapter_03::server_config(tls)?;
+            let authorizer = Arc::new(CasbinAuthorizer::open(acl_model, acl_policy).await?);
+            (Some(tls), Some(authorizer))
+        }
+    };
+    let listener = TcpListener::bind(settings.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.addr))?;
+    if let Some(addr) = settings.metrics_addr {
+        install_metrics(addr)?;
+    }
+
+    let service_config = ServiceConfig {
+        max_record_bytes: settings.max_record_bytes as usize,
+        ..ServiceConfig::default()
+    };
+    let service = LogService::new(
+        Arc::new(FollowableLog::new(MeteredLog(Arc::clone(&log)))),
+        service_config,
+    );
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in ["", LOG_SERVICE_NAME] {
+        health
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building gRPC reflection")?;
+
+    let background = [
+        tokio::spawn(crate::retention::run(
+            Arc::clone(&log),
+            settings.retention.clone(),
+        )),
+        tokio::spawn(report_log_gauges(Arc::clone(&log))),
+    ];
+    let reloader = authorizer.clone().map(|authorizer| {
+        tokio::spawn(async move {
+            while reload.recv().await.is_some() {
+                match authorizer.reload().await {
+                    Ok(()) => tracing::info!(policy = %authorizer.policy_path().display(), "SIGHUP: ACL reloaded"),
+                    Err(error) => tracing::error!(%error, "SIGHUP: ACL not reloaded; the previous one stays in force"),
+                }
+            }
+        })
+    });
+
+    // Outermost first: every call is observed, even one the ACL refuses.
+    let router = Server::builder()
+        .layer(RpcObservabilityLayer)
+        .layer(option_layer(authorizer.map(AuthorizationLayer::new)))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(service.clone().into_server());
+    let shutdown = async move {
+        shutdown.await;
+        // Load balancers stop sending new work before the drain starts.
+        for name in ["", LOG_SERVICE_NAME] {
+            health
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
+    };
+    tracing::info!(addr = %settings.addr, data_dir = %settings.data_dir.display(), tls = tls.is_some(), "serving");
+    let served = match tls {
+        Some(tls) => {
+            let incoming = chapter_03::tls_incoming(listener, tls);
+            chapter_02::serve_gracefully(&service, shutdown, |drain| {
+                router.serve_with_incoming_shutdown(incoming, drain)
+            })
+            .await
+        }
+        None => {
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            chapter_02::serve_gracefully(&service, shutdown, |drain| {
+                router.serve_with_incoming_shutdown(incoming, drain)
+            })
+            .await
+        }
+    };
+    for task in background.iter().chain(reloader.iter()) {
+        task.abort();
+    }
+    served.context("serving")?;
+    drop(service);
+    close_log(log).await
+}
+// ANCHOR_END: serve
+
+/// Opens the log, reporting what recovery repaired.
+fn open_log(settings: &Settings) -> anyhow::Result<Arc<Log>> {
+    let log = Log::open(&settings.data_dir, settings.log_config())
+        .with_context(|| format!("opening the log in {}", settings.data_dir.display()))?;
+    for repair in log.repairs() {
+        tracing::warn!(%repair, "recovered from an unclean shutdown");
+    }
+    tracing::info!(
+        lowest_offset = log.lowest_offset(),
+        next_offset = log.next_offset(),
+        segments = log.segment_count(),
+        "log open"
+    );
+    Ok(Arc::new(log))
+}
+
+/// Closes the log (sync, trim the active index) once nothing else holds it.
+async fn close_log(log: Arc<Log>) -> anyhow::Result<()> {
+    // Aborted tasks release their handles as they unwind: give them a moment.
+    let mut log = log;
+    for _ in 0..100 {
+        match Arc::try_unwrap(log) {
+            Ok(owned) => {
+                tokio::task::spawn_blocking(move || owned.close())
+                    .await?
+                    .context("closing the log")?;
+                tracing::info!("log closed; bye");
+                return Ok(());
+            }
+            Err(shared) => {
+                log = shared;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+    // Still shared (a call that outlived the drain): it was synced; the last
+    // holder's drop trims the index.
+    tracing::warn!("the log is still in use; it was synced, and closes when the last user lets go");
+    Ok(())
+}
