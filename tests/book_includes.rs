@@ -23,6 +23,8 @@
 //! The checker's own tests, below the book test, build small books in
 //! temporary directories and show that each kind of problem is reported.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 

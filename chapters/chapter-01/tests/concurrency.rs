@@ -1,5 +1,7 @@
 //! `Log` is `Send + Sync`: appends on one thread, reads on several, at once.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use std::sync::Arc;

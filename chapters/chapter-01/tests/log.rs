@@ -1,6 +1,8 @@
 //! The public API of the log: the Go book's log cases, as behaviour, and
 //! what our log promises beyond them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use std::io::Read;

@@ -1,6 +1,8 @@
 //! Recovery: what a crash leaves behind, and that opening the log repairs it
 //! to exactly the longest valid prefix, or refuses with a precise error.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use std::fs::{self, OpenOptions};

@@ -1,6 +1,8 @@
 //! Every error a client can get carries a standard status code and
 //! google.rpc details that decode on the client: snapshots of each.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,8 @@
 //! The service over a real socket on 127.0.0.1:0 and a real log: the Go
 //! book's server cases, and what this service promises beyond them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::HashSet;

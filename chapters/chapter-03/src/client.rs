@@ -62,6 +62,22 @@ pub async fn connect_with_config(
     config: Arc<rustls::ClientConfig>,
     server_name: &str,
 ) -> Result<LogClient<Channel>> {
+    Ok(LogClient::new(
+        tls_channel(addr, config, server_name).await?,
+    ))
+}
+
+// ANCHOR: tls_channel
+/// A mutual-TLS HTTP/2 channel to `addr`, for any gRPC client (the Log's,
+/// gRPC health's, reflection's).
+///
+/// # Errors
+/// As [`connect_tls`].
+pub async fn tls_channel(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    server_name: &str,
+) -> Result<Channel> {
     let connector = TlsConnector::from(config);
     let name = ServerName::try_from(server_name.to_string())
         .map_err(|_| Error::ServerName(server_name.to_string()))?;
@@ -76,8 +92,8 @@ pub async fn connect_with_config(
     // The URI only fills in HTTP/2's `:authority`, and its scheme is "http"
     // because tonic itself does no TLS here: the connector decides where to
     // connect and does the TLS, and rustls checks `server_name`.
-    let channel = Endpoint::from_shared(format!("http://{addr}"))?
+    Ok(Endpoint::from_shared(format!("http://{addr}"))?
         .connect_with_connector(connect)
-        .await?;
-    Ok(LogClient::new(channel))
+        .await?)
 }
+// ANCHOR_END: tls_channel

@@ -112,24 +112,31 @@ impl Default for Files {
 /// The identities a server saw, one per request, in order (`None`: no CN).
 pub type SeenIdentities = Arc<Mutex<Vec<Option<String>>>>;
 
-/// A tower layer that records the [`Identity`](crate::Identity) of every
-/// request before the service runs, and the list it records into: tests ask
-/// it who the server thought was calling.
-pub fn identity_recorder() -> (
-    tonic::service::InterceptorLayer<
-        impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone,
-    >,
-    SeenIdentities,
-) {
-    let seen = SeenIdentities::default();
-    let recorder = Arc::clone(&seen);
-    let layer = tonic::service::InterceptorLayer::new(move |request: tonic::Request<()>| {
+/// Records the [`Identity`](crate::Identity) of every request it sees.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityRecorder(SeenIdentities);
+
+impl tonic::service::Interceptor for IdentityRecorder {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         let identity = crate::Identity::of(&request).map(|identity| identity.as_str().to_string());
-        recorder
+        self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(identity);
         Ok(request)
-    });
-    (layer, seen)
+    }
+}
+
+/// A tower layer that records the identity of every request before the
+/// service runs, and the list it records into: tests ask it who the server
+/// thought was calling.
+pub fn identity_recorder() -> (
+    tonic::service::InterceptorLayer<IdentityRecorder>,
+    SeenIdentities,
+) {
+    let seen = SeenIdentities::default();
+    (
+        tonic::service::InterceptorLayer::new(IdentityRecorder(Arc::clone(&seen))),
+        seen,
+    )
 }

@@ -1,6 +1,8 @@
 //! Bad TLS configuration is a clear error naming the file, before any
 //! connection is attempted.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! A refused client sees little more than "connection closed"; the reason
 //! exists only at the server, which logs it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use std::io::Write;

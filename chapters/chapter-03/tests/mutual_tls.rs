@@ -1,6 +1,8 @@
 //! Real TLS handshakes on 127.0.0.1:0: who gets in, who does not, and who
 //! the server thinks is calling.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use chapter_02::api::v1::ConsumeRequest;

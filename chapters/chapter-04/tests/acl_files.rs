@@ -1,6 +1,8 @@
 //! Loading the ACL: the repository's files work, and broken ones are clear
 //! errors naming the file (and the line).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use chapter_03::test_pki::Files;

@@ -1,6 +1,8 @@
 //! The ACL in front of the service, over real mutual TLS: who may produce,
 //! who may consume, and what a refused client is told.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::BTreeMap;

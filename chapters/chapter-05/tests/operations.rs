@@ -1,0 +1,500 @@
+//! Operating the server: health, reflection and metrics; retention; policy
+//! reload with SIGHUP; shutdown with open streams; a crash under load; and a
+//! load test. All against the real binary on 127.0.0.1.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chapter_02::api::v1::{ConsumeRequest, ProduceRequest, Record};
+use common::{ServerProcess, free_addr, repo, stdout};
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+/// The most records each load-test producer sends.
+const RECORDS_PER_PRODUCER: u64 = 20_000;
+
+fn produce_request(value: impl Into<Vec<u8>>) -> ProduceRequest {
+    ProduceRequest {
+        record: Some(Record {
+            value: value.into(),
+            ..Record::default()
+        }),
+    }
+}
+
+/// GET http://addr/metrics, the body.
+fn scrape(addr: std::net::SocketAddr) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+// Health reports SERVING; reflection lists the Log service (what grpcurl
+// uses); the metrics endpoint counts the records appended.
+#[tokio::test]
+async fn health_reflection_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_addr = free_addr();
+    let server = ServerProcess::start(
+        dir.path(),
+        &["--dev", "--metrics-addr", &metrics_addr.to_string()],
+    );
+
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
+    for service in ["", "log.v1.Log"] {
+        let request = tonic_health::pb::HealthCheckRequest {
+            service: service.to_string(),
+        };
+        let status = health.check(request).await.unwrap().into_inner().status;
+        assert_eq!(
+            status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service:?}"
+        );
+    }
+
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut reflection = ServerReflectionClient::new(server.channel().await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        responses.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("not a list of services");
+    };
+    let names: HashSet<String> = list
+        .service
+        .into_iter()
+        .map(|service| service.name)
+        .collect();
+    assert!(
+        names.contains("log.v1.Log") && names.contains("grpc.health.v1.Health"),
+        "{names:?}"
+    );
+
+    let mut client = server.client("root").await;
+    for n in 0..7 {
+        client
+            .produce(produce_request(format!("record {n}")))
+            .await
+            .unwrap();
+    }
+    let metrics = scrape(metrics_addr);
+    assert!(
+        metrics.contains("proglog_records_appended_total 7"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("proglog_rpcs_total{method=\"Produce\",code=\"OK\"} 7"),
+        "{metrics}"
+    );
+    assert!(server.stop().success());
+}
+
+// Retention deletes the oldest sealed segments once the log is over its
+// size limit; a consumer below the new lowest offset gets OUT_OF_RANGE.
+#[tokio::test]
+async fn retention_deletes_old_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--dev",
+        "--segment-bytes",
+        "4KiB",
+        "--max-record-bytes",
+        "1KiB",
+        "--retention-bytes",
+        "16KiB",
+        "--retention-interval",
+        "100ms",
+    ];
+    let server = ServerProcess::start(dir.path(), &args);
+    let mut client = server.client("root").await;
+    let requests: Vec<ProduceRequest> = (0..400)
+        .map(|n| produce_request(format!("{n:0>100}")))
+        .collect();
+    let responses = client
+        .produce_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(responses.collect::<Vec<_>>().await.len(), 400);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        match client.consume(ConsumeRequest { offset: 0 }).await {
+            Err(status) => break status,
+            Ok(_) => assert!(
+                Instant::now() < deadline,
+                "retention deleted nothing:\n{}",
+                server.log()
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Code::OutOfRange);
+    let stores: u64 = std::fs::read_dir(&server.data_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "store")
+        })
+        .map(|path| std::fs::metadata(path).unwrap().len())
+        .sum();
+    assert!(
+        stores <= 16 * 1024 + 4096,
+        "{stores} bytes of stores remain"
+    );
+    // The newest records are still there.
+    assert_eq!(
+        client
+            .consume(ConsumeRequest { offset: 399 })
+            .await
+            .unwrap()
+            .into_inner()
+            .record
+            .unwrap()
+            .value,
+        format!("{:0>100}", 399).into_bytes()
+    );
+    assert!(server.log().contains("retention deleted old segments"));
+}
+
+// SIGHUP reloads the policy atomically under load: root is never refused
+// (no moment where everything is denied), nobody is refused until the new
+// policy is in force and never after (no moment of everything allowed, and
+// no flapping back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_policy_under_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.csv");
+    std::fs::copy(repo("policies/policy.csv"), &policy).unwrap();
+    let server = ServerProcess::start(
+        dir.path(),
+        &["--dev", "--acl-policy", policy.to_str().unwrap()],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let root_failures = Arc::new(AtomicU64::new(0));
+    let root_calls = Arc::new(AtomicU64::new(0));
+    let mut root = server.client("root").await;
+    let root_task = {
+        let (stop, failures, calls) = (
+            Arc::clone(&stop),
+            Arc::clone(&root_failures),
+            Arc::clone(&root_calls),
+        );
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if root.produce(produce_request("root")).await.is_err() {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+                calls.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let mut nobody = server.client("nobody").await;
+    assert_eq!(
+        nobody
+            .produce(produce_request("nobody"))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+
+    std::fs::write(
+        &policy,
+        "p, root, *, produce\np, root, *, consume\np, nobody, *, produce\n",
+    )
+    .unwrap();
+    server.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while nobody.produce(produce_request("nobody")).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the reload never took effect:\n{}",
+            server.log()
+        );
+    }
+    for _ in 0..50 {
+        nobody
+            .produce(produce_request("nobody, after"))
+            .await
+            .expect("once reloaded, the new policy stays");
+    }
+    stop.store(true, Ordering::Relaxed);
+    root_task.await.unwrap();
+    assert!(
+        root_calls.load(Ordering::Relaxed) > 10,
+        "root kept calling throughout"
+    );
+    assert_eq!(
+        root_failures.load(Ordering::Relaxed),
+        0,
+        "root was refused during the reload"
+    );
+    assert!(
+        server.log().contains("SIGHUP: ACL reloaded"),
+        "{}",
+        server.log()
+    );
+
+    // A broken policy is not loaded: the one in force stays.
+    std::fs::write(&policy, "p, nobody\n").unwrap();
+    server.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log().contains("ACL not reloaded") {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    nobody
+        .produce(produce_request("still allowed"))
+        .await
+        .unwrap();
+}
+
+// SIGTERM with an open follower and a half-finished producer: both streams
+// end with UNAVAILABLE, the process exits 0, and every acknowledged record
+// is there after a restart.
+#[tokio::test]
+async fn sigterm_with_open_streams_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &["--dev"]);
+    let mut client = server.client("root").await;
+    let mut follower = client
+        .consume_stream(ConsumeRequest { offset: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let (requests, outbound) = tokio::sync::mpsc::channel(16);
+    let mut producer = client
+        .produce_stream(tokio_stream::wrappers::ReceiverStream::new(outbound))
+        .await
+        .unwrap()
+        .into_inner();
+    for n in 0..10 {
+        requests
+            .send(produce_request(format!("acknowledged {n}")))
+            .await
+            .unwrap();
+        assert_eq!(producer.next().await.unwrap().unwrap().offset, n);
+    }
+    for n in 0..10 {
+        assert_eq!(
+            follower
+                .next()
+                .await
+                .unwrap()
+                .unwrap()
+                .record
+                .unwrap()
+                .offset,
+            n
+        );
+    }
+
+    assert!(server.stop().success(), "SIGTERM exits 0");
+    assert_eq!(
+        follower.next().await.unwrap().unwrap_err().code(),
+        Code::Unavailable
+    );
+    assert_eq!(
+        producer.next().await.unwrap().unwrap_err().code(),
+        Code::Unavailable
+    );
+    drop(requests);
+
+    let server = ServerProcess::start(dir.path(), &["--dev"]);
+    let consumed = server.cli(&["consume"]);
+    let expected: String = (0..10)
+        .map(|n| format!("{n}\tacknowledged {n}\n"))
+        .collect();
+    assert_eq!(stdout(&consumed), expected);
+}
+
+// SIGKILL under load with --sync always: every offset a client was given
+// reads back identical after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &["--dev", "--sync", "always"]);
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut producers = Vec::new();
+    for producer in 0..4 {
+        let mut client = server.client("root").await;
+        let acknowledged = Arc::clone(&acknowledged);
+        producers.push(tokio::spawn(async move {
+            let values = (0..u64::MAX)
+                .map(move |n| produce_request(format!("producer {producer} record {n}")));
+            let Ok(responses) = client.produce_stream(tokio_stream::iter(values)).await else {
+                return;
+            };
+            let mut responses = responses.into_inner();
+            let mut n = 0;
+            while let Some(Ok(response)) = responses.next().await {
+                acknowledged
+                    .lock()
+                    .unwrap()
+                    .push((response.offset, format!("producer {producer} record {n}")));
+                n += 1;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.signal("KILL");
+    for producer in producers {
+        producer.await.unwrap();
+    }
+    let acknowledged: std::collections::BTreeMap<u64, String> =
+        std::mem::take(&mut *acknowledged.lock().unwrap())
+            .into_iter()
+            .collect();
+    assert!(
+        acknowledged.len() > 100,
+        "only {} records were acknowledged",
+        acknowledged.len()
+    );
+    drop(server);
+
+    // One stream through the restarted log, checking every acknowledged offset.
+    let server = ServerProcess::start(dir.path(), &["--dev"]);
+    let mut client = server.client("root").await;
+    let highest = *acknowledged.keys().next_back().unwrap();
+    let mut records = client
+        .consume_stream(ConsumeRequest { offset: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut checked = 0;
+    while let Some(response) = records.next().await {
+        let record = response.unwrap().record.unwrap();
+        if let Some(value) = acknowledged.get(&record.offset) {
+            assert_eq!(
+                &String::from_utf8(record.value).unwrap(),
+                value,
+                "offset {}",
+                record.offset
+            );
+            checked += 1;
+        }
+        if record.offset == highest {
+            break;
+        }
+    }
+    assert_eq!(
+        checked,
+        acknowledged.len(),
+        "every acknowledged offset is in the log"
+    );
+}
+
+// Load: 8 producers and 4 followers over mutual TLS for a few seconds.
+// Nothing is lost, nothing duplicated, and every follower sees every record
+// in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_producers_and_four_followers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &["--dev"]);
+    let seen_counts: Vec<Arc<AtomicU64>> = (0..4).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let mut followers = Vec::new();
+    for count in &seen_counts {
+        let mut client = server.client("root").await;
+        let mut stream = client
+            .consume_stream(ConsumeRequest { offset: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        let count = Arc::clone(count);
+        followers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(Ok(response)) = stream.next().await {
+                let record = response.record.unwrap();
+                seen.push((record.offset, record.value));
+                count.store(seen.len() as u64, Ordering::Relaxed);
+            }
+            seen
+        }));
+    }
+    // Producers stream for up to 3 s, or RECORDS_PER_PRODUCER records each.
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut producers = Vec::new();
+    for producer in 0..8 {
+        let mut client = server.client("root").await;
+        producers.push(tokio::spawn(async move {
+            let values =
+                (0..RECORDS_PER_PRODUCER).map(move |n| produce_request(format!("p{producer}-{n}")));
+            let requests = tokio_stream::iter(values).take_while(move |_| Instant::now() < until);
+            let responses = client.produce_stream(requests).await.unwrap().into_inner();
+            let offsets: Vec<u64> = responses
+                .map(|response| response.unwrap().offset)
+                .collect()
+                .await;
+            (producer, offsets)
+        }));
+    }
+    let mut written = std::collections::BTreeMap::new();
+    for producer in producers {
+        let (producer, offsets) = producer.await.unwrap();
+        for (n, offset) in offsets.into_iter().enumerate() {
+            assert!(
+                written
+                    .insert(offset, format!("p{producer}-{n}").into_bytes())
+                    .is_none(),
+                "offset {offset} twice"
+            );
+        }
+    }
+    let total = written.len() as u64;
+    assert!(total > 1000, "only {total} records in 3 s");
+    assert_eq!(
+        written.keys().copied().collect::<Vec<_>>(),
+        (0..total).collect::<Vec<_>>(),
+        "no gaps"
+    );
+    // Let the followers catch up (bounded), then stop: their streams end.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen_counts
+        .iter()
+        .any(|count| count.load(Ordering::Relaxed) < total)
+    {
+        let counts: Vec<u64> = seen_counts
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "followers stalled at {counts:?} of {total}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(server.stop().success());
+    for follower in followers {
+        let seen = follower.await.unwrap();
+        assert_eq!(seen.len() as u64, total, "a follower missed records");
+        for (expected, (offset, value)) in seen.into_iter().enumerate() {
+            assert_eq!(offset, expected as u64, "in order");
+            assert_eq!(written.get(&offset), Some(&value), "offset {offset}");
+        }
+    }
+}
