@@ -14,8 +14,15 @@ mod world;
 
 use cucumber::World as _;
 
+fn main() {
+    // Chapter 5's scenarios run `proglog` as a process: this executable,
+    // started again "as proglog" (see chapter_05::testing).
+    chapter_05::testing::run_as_proglog_if_asked();
+    run_scenarios();
+}
+
 #[tokio::main]
-async fn main() {
+async fn run_scenarios() {
     let features = concat!(env!("CARGO_MANIFEST_DIR"), "/features");
     world::ProglogWorld::cucumber()
         .fail_on_skipped()

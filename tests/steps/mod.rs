@@ -4,3 +4,4 @@ mod chapter_01;
 mod chapter_02;
 mod chapter_03;
 mod chapter_04;
+mod chapter_05;

@@ -4,10 +4,12 @@
 use std::path::{Path, PathBuf};
 
 mod grpc;
+mod proglog;
 mod secure;
 
 use chapter_01::{Config, Log};
 pub(crate) use grpc::GrpcServer;
+pub(crate) use proglog::ProglogScenario;
 pub(crate) use secure::{SecureServer, cert, repo};
 use tempfile::TempDir;
 
@@ -27,6 +29,8 @@ pub(crate) struct ProglogWorld {
     pub(crate) secure: Option<SecureServer>,
     /// A CA the scenario's chapter 3 server trusts, to make certificates with.
     pub(crate) scenario_ca: Option<chapter_03::test_pki::TestCa>,
+    /// The chapter 5 `proglog` processes and what they printed.
+    pub(crate) proglog: ProglogScenario,
 }
 
 impl ProglogWorld {
@@ -38,6 +42,7 @@ impl ProglogWorld {
             grpc: None,
             secure: None,
             scenario_ca: None,
+            proglog: ProglogScenario::default(),
         }
     }
 

@@ -106,6 +106,12 @@ async fn handshake(
     let _ = tcp.set_nodelay(true);
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => stream,
+        // A connection closed before saying anything is a TCP health check
+        // or a port probe, not a client in trouble: not worth a warning.
+        Ok(Err(error)) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            tracing::debug!(peer = %remote_addr, %error, "connection closed before the TLS handshake");
+            return;
+        }
         Ok(Err(error)) => {
             tracing::warn!(peer = %remote_addr, %error, "TLS handshake failed");
             return;

@@ -14,6 +14,7 @@
 //! * [`metered_log`]: the log, counting what is appended.
 //! * [`retention`]: deleting the oldest sealed segments by size and age.
 //! * [`client`], [`produce`], [`consume`], [`bench`]: the client commands.
+//! * `testing` (feature `testing`): the real binary as a process, for tests.
 
 pub mod bench;
 pub mod cli;
@@ -25,9 +26,39 @@ pub mod produce;
 pub mod retention;
 pub mod server;
 pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod units;
 
+use std::process::ExitCode;
+
+use clap::Parser;
 use cli::{BenchCommand, Cli, Command};
+
+/// The whole program, as the `proglog` binary runs it: one crypto
+/// provider, the async runtime, and an exit code with one line of error,
+/// never a panic or a backtrace.
+pub fn main() -> ExitCode {
+    // ring is the only crypto provider in the build; installing it
+    // explicitly keeps rustls from having to guess.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("proglog: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the error and its causes on one line.
+            eprintln!("proglog: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Runs the command the user gave.
 ///

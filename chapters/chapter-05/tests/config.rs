@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{PROGLOG, ServerProcess, free_addr, repo};
+use common::{PROGLOG, free_addr, repo};
 use rstest::rstest;
 
 /// Runs `proglog serve ARGS` expecting it to fail at startup: returns its

@@ -1,0 +1,266 @@
+//! The real `proglog` binary as a process, for tests (feature `testing`):
+//! start a server on a free port of 127.0.0.1, wait until it listens, talk
+//! to it with the CLI or with gRPC, signal it, and read what it logged.
+//!
+//! Tests of this crate run the built binary (`CARGO_BIN_EXE_proglog`).
+//! Tests in other packages cannot ask cargo for another package's binary;
+//! they re-run their own test executable "as proglog" instead
+//! ([`Binary::this_process`] and [`run_as_proglog_if_asked`]), which runs
+//! [`crate::main`], exactly what the binary's `main` runs.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test support: a failure is a failed test
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use chapter_02::api::v1::log_client::LogClient;
+use chapter_03::{ClientTlsFiles, client_config};
+use tonic::transport::Channel;
+
+use crate::settings::repository;
+
+/// The environment variable that makes a test executable run as `proglog`.
+pub const RUN_AS_PROGLOG: &str = "PROGLOG_TESTING_RUN_AS_PROGLOG";
+
+/// Call first in a test's `main`: when this process was started by
+/// [`Binary::this_process`], it runs `proglog` and exits.
+pub fn run_as_proglog_if_asked() {
+    if std::env::var_os(RUN_AS_PROGLOG).is_some() {
+        let code = crate::main();
+        std::process::exit(if code == std::process::ExitCode::SUCCESS {
+            0
+        } else {
+            1
+        });
+    }
+}
+
+/// How to start `proglog`.
+#[derive(Debug, Clone)]
+pub struct Binary {
+    program: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Binary {
+    /// The binary at `program`.
+    pub fn at(program: impl Into<PathBuf>) -> Binary {
+        Binary {
+            program: program.into(),
+            env: Vec::new(),
+        }
+    }
+
+    /// This test executable, re-run as `proglog` (see [`run_as_proglog_if_asked`]).
+    pub fn this_process() -> Binary {
+        let program = std::env::current_exe().expect("the test executable's path");
+        Binary {
+            program,
+            env: vec![(RUN_AS_PROGLOG.to_string(), "1".to_string())],
+        }
+    }
+
+    /// A command running the binary with `args`.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.program);
+        command
+            .args(args)
+            .envs(self.env.iter().map(|(key, value)| (key, value)));
+        command
+    }
+
+    /// Runs `proglog ARGS...` to completion, feeding `stdin` if given.
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("proglog starts");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("a stdin pipe")
+                .write_all(input.as_bytes())
+                .expect("proglog reads stdin");
+        }
+        child.wait_with_output().expect("proglog finishes")
+    }
+}
+
+/// A CFSSL certificate: `$PROGLOG_CERTS_DIR` (CI's freshly made set) or the
+/// repository's `certs/`.
+pub fn cert(name: &str) -> PathBuf {
+    match std::env::var_os("PROGLOG_CERTS_DIR") {
+        Some(dir) => PathBuf::from(dir).join(name),
+        None => repository().join("certs").join(name),
+    }
+}
+
+/// A port of 127.0.0.1 that was free when asked (the server binds it next).
+pub fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A running `proglog serve`. Killed when dropped.
+#[derive(Debug)]
+pub struct ServerProcess {
+    /// Where it serves gRPC.
+    pub addr: SocketAddr,
+    /// Its `--data-dir`.
+    pub data_dir: PathBuf,
+    /// Where its standard error (its log) goes.
+    pub log_file: PathBuf,
+    binary: Binary,
+    child: Child,
+}
+
+impl ServerProcess {
+    /// Starts `proglog serve --addr ADDR --data-dir DIR/data ARGS...` with
+    /// `env`, and waits (up to 20 s) until it accepts connections.
+    pub fn start(
+        binary: &Binary,
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
+        let addr = free_addr();
+        let data_dir = dir.join("data");
+        let log_file = dir.join(format!("server-{}.log", addr.port()));
+        let addr_text = addr.to_string();
+        let data_text = data_dir.display().to_string();
+        let child = binary
+            .command(
+                &[
+                    &["serve", "--addr", &addr_text, "--data-dir", &data_text][..],
+                    args,
+                ]
+                .concat(),
+            )
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_file).unwrap())
+            .spawn()
+            .unwrap();
+        let mut server = ServerProcess {
+            addr,
+            data_dir,
+            log_file,
+            binary: binary.clone(),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(server.addr).is_err() {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("proglog serve exited with {status}:\n{}", server.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "proglog serve did not listen:\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
+    /// Sends `signal` ("TERM", "HUP", "KILL", ...) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Sends SIGTERM and waits (at most 30 s) for the exit status.
+    pub fn stop(mut self) -> ExitStatus {
+        self.signal("TERM");
+        self.wait(Duration::from_secs(30))
+    }
+
+    /// Waits at most `limit` for the process to exit.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "proglog serve did not exit:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs a client command (`produce ...`, `consume ...`) against this
+    /// server as the development `root` client.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let addr = self.addr.to_string();
+        self.binary.run(
+            &[&args[..1], &["--dev", "--addr", &addr], &args[1..]].concat(),
+            None,
+        )
+    }
+
+    /// A gRPC client with one of the CFSSL client certificates ("root", "nobody").
+    pub async fn client(&self, name: &str) -> LogClient<Channel> {
+        let files = ClientTlsFiles {
+            ca: cert("ca.pem"),
+            identity: Some((
+                cert(&format!("{name}-client.pem")),
+                cert(&format!("{name}-client-key.pem")),
+            )),
+        };
+        chapter_03::connect_tls(self.addr, &files, "localhost")
+            .await
+            .unwrap()
+    }
+
+    /// A mutual-TLS channel as `root`, for other gRPC clients (health, reflection).
+    pub async fn channel(&self) -> Channel {
+        let identity = (cert("root-client.pem"), cert("root-client-key.pem"));
+        let config = client_config(&cert("ca.pem"), Some((&identity.0, &identity.1))).unwrap();
+        chapter_03::client::tls_channel(self.addr, config, "localhost")
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A command's standard output, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A command's standard error, as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
