@@ -25,7 +25,7 @@ use std::time::Duration;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -35,6 +35,10 @@ use crate::identity::{Identity, Peer};
 
 /// How long a client may take to complete its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many handshakes may be in progress at once. Past that, the loop stops
+/// accepting until one finishes: a flood of clients that never complete a
+/// handshake costs at most this many tasks and sockets.
+const MAX_HANDSHAKES: usize = 1024;
 
 /// An accepted, handshaken TLS connection and who is on the other end.
 #[derive(Debug)]
@@ -72,19 +76,23 @@ async fn accept_loop(
     acceptor: TlsAcceptor,
     connections: mpsc::Sender<io::Result<TlsConnection>>,
 ) {
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {
+        // Wait for room for another handshake before accepting more.
+        let Ok(permit) = Arc::clone(&handshakes).acquire_owned().await else {
+            return; // never closed
+        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = connections.closed() => return, // the server stopped
         };
         match accepted {
             Ok((tcp, remote_addr)) => {
-                tokio::spawn(handshake(
-                    acceptor.clone(),
-                    tcp,
-                    remote_addr,
-                    connections.clone(),
-                ));
+                let (acceptor, connections) = (acceptor.clone(), connections.clone());
+                tokio::spawn(async move {
+                    handshake(acceptor, tcp, remote_addr, connections).await;
+                    drop(permit);
+                });
             }
             Err(error) => {
                 // Usually out of file descriptors: wait a moment rather

@@ -10,8 +10,10 @@
 //! ACL setups, put the *subject's name* in the CN. A certificate without a
 //! CN gives no identity, and chapter 4 answers `UNAUTHENTICATED` for that.
 //! The identity is only as trustworthy as the CA: use a CA that signs
-//! client certificates and nothing else, or any server certificate could
-//! pass for a client.
+//! client certificates and nothing else. The verifier refuses a certificate
+//! whose extended key usage names only "server auth", but one that names
+//! both usages (CFSSL's `peer` profile) or none at all passes as a client,
+//! with whatever CN it carries.
 
 use std::fmt;
 use std::net::SocketAddr;

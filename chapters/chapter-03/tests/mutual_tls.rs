@@ -78,7 +78,9 @@ enum ClientCert {
     RootButFromAnotherCa,
 }
 
-// The reason is what the server's TLS alert tells the client.
+// The reason is what the server's TLS alert tells the client. (The test
+// runtime has one thread, so the client reads the alert before it notices
+// the closed connection; with more threads it may see only the closing.)
 #[rstest]
 #[case::control_good_certificate(ClientCert::Good, None)]
 #[case::no_certificate(ClientCert::None, Some("CertificateRequired"))]

@@ -3,8 +3,9 @@
 //!
 //! casbin separates the *model* (the shape of a rule and how requests match
 //! rules: here an ACL of subject, object, action) from the *policy* (the
-//! rules themselves). Switching to role-based access control later is a
-//! change to the model file, not to this code.
+//! rules themselves). Switching to role-based access control later is
+//! mostly a change to the model file (roles are `g` lines, which
+//! [`check_policy`] would then have to accept too).
 //!
 //! casbin accepts policy lines with missing fields without a word and then
 //! fails, or worse, at request time; this loader checks every line against
@@ -84,10 +85,14 @@ impl CasbinAuthorizer {
     /// As [`CasbinAuthorizer::open`].
     pub async fn reload(&self) -> Result<()> {
         let enforcer = Arc::new(load(&self.model_path, &self.policy_path).await?);
-        *self
+        let mut current = self
             .enforcer
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = enforcer;
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let previous = std::mem::replace(&mut *current, enforcer);
+        drop(current);
+        // The old enforcer is freed here, after the lock: requests never wait for it.
+        drop(previous);
         Ok(())
     }
 
@@ -104,6 +109,11 @@ impl CasbinAuthorizer {
 
 impl Authorizer for CasbinAuthorizer {
     fn authorize(&self, subject: &str, object: &str, action: &str) -> Result<bool> {
+        // casbin matches an all-empty request against an empty policy: an
+        // empty name is never anybody.
+        if subject.is_empty() || object.is_empty() || action.is_empty() {
+            return Ok(false);
+        }
         // Hold the lock only to clone the Arc: a reload never waits for a
         // request, and a request never waits for a reload to parse files.
         let enforcer = Arc::clone(

@@ -113,3 +113,15 @@ async fn reload_is_all_or_nothing() {
     assert!(!acl.authorize("root", OBJECT_LOG, "produce").unwrap());
     assert!(acl.authorize("nobody", OBJECT_LOG, "produce").unwrap());
 }
+
+// An empty policy allows nothing, not even an empty request.
+#[tokio::test]
+async fn an_empty_policy_allows_nothing() {
+    let files = Files::new();
+    let policy = files.write("policy.csv", "# nobody may do anything\n");
+    let acl = CasbinAuthorizer::open(repo("policies/model.conf"), &policy)
+        .await
+        .unwrap();
+    assert!(!acl.authorize("", "", "").unwrap());
+    assert!(!acl.authorize("root", OBJECT_LOG, "produce").unwrap());
+}
