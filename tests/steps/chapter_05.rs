@@ -2,15 +2,16 @@
 //! process on 127.0.0.1 (this test executable re-run as proglog; see
 //! `chapter_05::testing`), driven through its command line and over gRPC.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
-use chapter_02::api::v1::{ConsumeRequest, ProduceRequest, Record};
-use chapter_05::testing::{Binary, ServerProcess, cert, free_addr, stderr, stdout};
+use chapter_02::api::v1::{ProduceRequest, Record};
+use chapter_05::testing::{
+    Binary, ServerProcess, assert_acknowledged_read_back, cert, free_addr, produce_flat_out,
+    stderr, stdout,
+};
 use cucumber::{given, then, when};
-use tokio_stream::StreamExt;
 
 use crate::world::ProglogWorld;
 
@@ -113,33 +114,8 @@ fn prints_all(world: &mut ProglogWorld, count: u64) {
 
 #[given(expr = "{int} clients are producing records as fast as they can")]
 async fn producing(world: &mut ProglogWorld, clients: u64) {
-    let acknowledged = Arc::new(Mutex::new(Vec::new()));
-    for producer in 0..clients {
-        let mut client = world.proglog.server().client("root").await;
-        let acknowledged = Arc::clone(&acknowledged);
-        tokio::spawn(async move {
-            let values = (0..u64::MAX).map(move |n| ProduceRequest {
-                record: Some(Record {
-                    value: format!("producer {producer} record {n}").into_bytes(),
-                    ..Record::default()
-                }),
-            });
-            let Ok(responses) = client.produce_stream(tokio_stream::iter(values)).await else {
-                return;
-            };
-            let mut responses = responses.into_inner();
-            let mut n = 0;
-            while let Some(Ok(response)) = responses.next().await {
-                acknowledged
-                    .lock()
-                    .unwrap()
-                    .push((response.offset, format!("producer {producer} record {n}")));
-                n += 1;
-            }
-        });
-    }
+    world.proglog.acknowledged = Some(produce_flat_out(world.proglog.server(), clients).await);
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    world.proglog.acknowledged = Some(acknowledged);
 }
 
 #[when("the server is sent SIGKILL")]
@@ -153,39 +129,8 @@ async fn sigkill(world: &mut ProglogWorld) {
 
 #[then("every offset the clients were given reads back identical")]
 async fn acknowledged_survive(world: &mut ProglogWorld) {
-    let acknowledged: BTreeMap<u64, String> =
-        std::mem::take(&mut *world.proglog.acknowledged.take().unwrap().lock().unwrap())
-            .into_iter()
-            .collect();
-    assert!(
-        acknowledged.len() > 50,
-        "only {} records were acknowledged",
-        acknowledged.len()
-    );
-    let highest = *acknowledged.keys().next_back().unwrap();
-    let mut client = world.proglog.server().client("root").await;
-    let mut records = client
-        .consume_stream(ConsumeRequest { offset: 0 })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut checked = 0;
-    while let Some(response) = records.next().await {
-        let record = response.unwrap().record.unwrap();
-        if let Some(value) = acknowledged.get(&record.offset) {
-            assert_eq!(
-                &String::from_utf8(record.value).unwrap(),
-                value,
-                "offset {}",
-                record.offset
-            );
-            checked += 1;
-        }
-        if record.offset == highest {
-            break;
-        }
-    }
-    assert_eq!(checked, acknowledged.len());
+    let acknowledged = world.proglog.acknowledged.take().unwrap();
+    assert_acknowledged_read_back(world.proglog.server(), &acknowledged).await;
 }
 
 #[when(expr = "nobody runs proglog produce {string}")]

@@ -3,12 +3,8 @@
 
 use std::net::SocketAddr;
 use std::process::{ExitStatus, Output};
-use std::sync::{Arc, Mutex};
 
-use chapter_05::testing::ServerProcess;
-
-/// Offsets acknowledged to the scenario's producers, with their values.
-pub(crate) type Acknowledged = Arc<Mutex<Vec<(u64, String)>>>;
+use chapter_05::testing::{Acknowledged, ServerProcess};
 
 /// What a chapter 5 scenario has running and has seen.
 #[derive(Debug, Default)]

@@ -107,11 +107,11 @@ mod tests {
             segment(20, 25, 50, 0, true, now),
         ];
         assert_eq!(
-            truncate_to(&segments, &policy(Some(250), None), now),
+            truncate_to(&segments, &policy(Some(200), None), now),
             Some(10)
         );
         assert_eq!(
-            truncate_to(&segments, &policy(Some(150), None), now),
+            truncate_to(&segments, &policy(Some(100), None), now),
             Some(20)
         );
         assert_eq!(
@@ -119,10 +119,7 @@ mod tests {
             Some(20),
             "the active segment stays"
         );
-        assert_eq!(
-            truncate_to(&segments, &policy(Some(250 + 1000), None), now),
-            None
-        );
+        assert_eq!(truncate_to(&segments, &policy(Some(250), None), now), None);
     }
 
     // Age: only a run of old segments from the front goes.

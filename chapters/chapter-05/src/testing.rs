@@ -264,3 +264,82 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// The records a server acknowledged to producers: offset, and the value sent.
+pub type Acknowledged = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<u64, String>>>;
+
+/// Starts `clients` producers (as `root`), each streaming records to
+/// `server` as fast as it takes them until the server goes away, and
+/// recording every offset acknowledged with the value it was given for.
+pub async fn produce_flat_out(server: &ServerProcess, clients: u64) -> Acknowledged {
+    use chapter_02::api::v1::{ProduceRequest, Record};
+    use tokio_stream::StreamExt;
+    let acknowledged = Acknowledged::default();
+    for producer in 0..clients {
+        let mut client = server.client("root").await;
+        let acknowledged = std::sync::Arc::clone(&acknowledged);
+        tokio::spawn(async move {
+            let value = move |n: u64| format!("producer {producer} record {n}");
+            let requests = (0..u64::MAX).map(move |n| ProduceRequest {
+                record: Some(Record {
+                    value: value(n).into_bytes(),
+                    ..Record::default()
+                }),
+            });
+            let Ok(responses) = client.produce_stream(tokio_stream::iter(requests)).await else {
+                return;
+            };
+            let mut responses = responses.into_inner();
+            let mut n = 0;
+            while let Some(Ok(response)) = responses.next().await {
+                acknowledged
+                    .lock()
+                    .unwrap()
+                    .insert(response.offset, value(n));
+                n += 1;
+            }
+        });
+    }
+    acknowledged
+}
+
+/// Checks, with one stream from offset 0, that every acknowledged offset
+/// reads back from `server` with the value it was acknowledged for.
+pub async fn assert_acknowledged_read_back(server: &ServerProcess, acknowledged: &Acknowledged) {
+    use chapter_02::api::v1::ConsumeRequest;
+    use tokio_stream::StreamExt;
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 50,
+        "only {} records were acknowledged",
+        acknowledged.len()
+    );
+    let highest = *acknowledged.keys().next_back().unwrap();
+    let mut client = server.client("root").await;
+    let mut records = client
+        .consume_stream(ConsumeRequest { offset: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut checked = 0;
+    while let Some(response) = records.next().await {
+        let record = response.unwrap().record.unwrap();
+        if let Some(value) = acknowledged.get(&record.offset) {
+            assert_eq!(
+                &String::from_utf8(record.value).unwrap(),
+                value,
+                "offset {}",
+                record.offset
+            );
+            checked += 1;
+        }
+        if record.offset == highest {
+            break;
+        }
+    }
+    assert_eq!(
+        checked,
+        acknowledged.len(),
+        "every acknowledged offset is in the log"
+    );
+}

@@ -6,6 +6,15 @@ use std::time::Duration;
 
 use chapter_01::SyncPolicy;
 
+/// Splits `1024KiB` into `1024` and `"KiB"`; `None` without leading digits.
+fn number_and_unit(text: &str) -> Option<(u64, &str)> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    Some((number.parse().ok()?, unit))
+}
+
 /// Parses a size: a whole number of bytes with an optional unit (B, KB, MB,
 /// GB, KiB, MiB, GiB; any case).
 ///
@@ -13,13 +22,8 @@ use chapter_01::SyncPolicy;
 /// A message saying what is wrong, for the startup error line.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (try 1048576, 512KiB or 1GiB)"))?;
+    let (number, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("{text:?} is not a size (try 1048576, 512KiB or 1GiB)"))?;
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "kb" => 1000,
@@ -45,13 +49,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// A message saying what is wrong, for the startup error line.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (try 100ms, 30s, 5m, 12h or 7d)"))?;
+    let (number, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("{text:?} is not a duration (try 100ms, 30s, 5m, 12h or 7d)"))?;
     let seconds = |factor: u64| number.checked_mul(factor).map(Duration::from_secs);
     let duration = match unit.trim() {
         "ms" => Some(Duration::from_millis(number)),
