@@ -33,6 +33,11 @@ pub trait CommitLog: Send + Sync + 'static {
     /// Hands everything appended to the operating system (survives a crash
     /// of this process, not a power loss).
     fn flush(&self) -> Result<()>;
+    /// Whether an append may wait for the disk (an fsync), and so must not
+    /// run on an async worker thread. When in doubt: `true`.
+    fn appends_wait_for_disk(&self) -> bool {
+        true
+    }
 }
 // ANCHOR_END: trait
 
@@ -55,6 +60,12 @@ impl CommitLog for chapter_01::Log {
     fn flush(&self) -> Result<()> {
         Ok(chapter_01::Log::flush(self)?)
     }
+    fn appends_wait_for_disk(&self) -> bool {
+        // Under `Os` an append is a copy into the log's buffer and, every
+        // 64 KiB, a write(2) to the page cache: microseconds. (A segment
+        // roll still syncs the sealed segment, once per segment.)
+        self.config().sync != chapter_01::SyncPolicy::Os
+    }
 }
 
 impl<L: CommitLog> CommitLog for Arc<L> {
@@ -75,6 +86,9 @@ impl<L: CommitLog> CommitLog for Arc<L> {
     }
     fn flush(&self) -> Result<()> {
         (**self).flush()
+    }
+    fn appends_wait_for_disk(&self) -> bool {
+        (**self).appends_wait_for_disk()
     }
 }
 

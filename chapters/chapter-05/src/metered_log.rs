@@ -34,4 +34,7 @@ impl CommitLog for MeteredLog {
     fn flush(&self) -> chapter_02::Result<()> {
         self.0.flush()
     }
+    fn appends_wait_for_disk(&self) -> bool {
+        self.0.appends_wait_for_disk()
+    }
 }

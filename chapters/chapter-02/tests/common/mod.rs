@@ -43,6 +43,9 @@ impl CommitLog for CountingLog {
     fn flush(&self) -> chapter_02::Result<()> {
         Ok(self.log.flush()?)
     }
+    fn appends_wait_for_disk(&self) -> bool {
+        self.log.appends_wait_for_disk()
+    }
 }
 
 /// A running server and what a test needs to talk to it and stop it.
