@@ -15,7 +15,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// A distributed commit log: the server, and a client for it.
 #[derive(Debug, Parser)]
-#[command(name = "proglog", version, about, long_about = None)]
+#[command(
+    name = "proglog",
+    version,
+    about = "A commit log server over gRPC with mutual TLS and an ACL, and its client."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -47,11 +51,11 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
 
     /// Development mode: the repository's certs/ and policies/ and ./data, with a warning.
-    #[arg(long, env = "PROGLOG_DEV")]
+    #[arg(long, env = "PROGLOG_DEV", value_parser = clap::builder::BoolishValueParser::new())]
     pub dev: bool,
 
     /// Serve plaintext with no authorization, for local experiments only.
-    #[arg(long, env = "PROGLOG_INSECURE", conflicts_with = "dev")]
+    #[arg(long, env = "PROGLOG_INSECURE", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "dev")]
     pub insecure: bool,
 
     /// Where the log's segment files live [default: ./data].
@@ -151,15 +155,15 @@ pub struct ClientArgs {
     pub insecure: bool,
 
     /// The CA that signed the server's certificate (PEM).
-    #[arg(long, env = "PROGLOG_TLS_CA", value_name = "FILE")]
+    #[arg(long, env = "PROGLOG_CLIENT_TLS_CA", value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
 
     /// This client's certificate (PEM).
-    #[arg(long, env = "PROGLOG_TLS_CERT", value_name = "FILE")]
+    #[arg(long, env = "PROGLOG_CLIENT_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
 
     /// This client's private key (PEM).
-    #[arg(long, env = "PROGLOG_TLS_KEY", value_name = "FILE")]
+    #[arg(long, env = "PROGLOG_CLIENT_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
 
     /// The name the server's certificate must carry.
@@ -191,9 +195,9 @@ pub struct ConsumeArgs {
     #[command(flatten)]
     pub client: ClientArgs,
 
-    /// The first offset to print.
-    #[arg(long, default_value_t = 0, value_name = "OFFSET")]
-    pub from: u64,
+    /// The first offset to print [default: the lowest offset in the log].
+    #[arg(long, value_name = "OFFSET")]
+    pub from: Option<u64>,
 
     /// Keep waiting for new records, like `tail -f`.
     #[arg(long)]

@@ -2,9 +2,11 @@
 //! lines or JSON lines; with `--follow`, keep waiting for new ones like
 //! `tail -f`.
 //!
-//! Both modes use `ConsumeStream`. Without `--follow` the command first asks
-//! where the log ends (a `Consume` past any offset answers `OUT_OF_RANGE`
-//! with the next offset in its details) and stops there.
+//! Both modes use `ConsumeStream`. The command first asks where the log
+//! starts and ends (a `Consume` past any offset answers `OUT_OF_RANGE` with
+//! both in its details): without `--from` it starts at the lowest offset
+//! (retention may have deleted offset 0), and without `--follow` it stops
+//! at the end.
 
 use std::io::Write;
 
@@ -22,28 +24,25 @@ use crate::client::{connect, fail};
 /// A connection failure or a refused call, in one line.
 pub async fn run(args: &ConsumeArgs) -> anyhow::Result<()> {
     let mut client = connect(&args.client).await?;
-    // Where to stop: the count, and without --follow the end of the log now.
-    let end = match args.follow {
-        true => u64::MAX,
-        false => match client.consume(ConsumeRequest { offset: u64::MAX }).await {
-            Err(status) if status.code() == Code::OutOfRange => next_offset(&status)?,
-            Err(status) => return fail(status),
-            Ok(_) => anyhow::bail!("the server returned a record at offset {}", u64::MAX),
-        },
+    // Where the log starts and ends now: a `Consume` past any offset answers
+    // OUT_OF_RANGE with both in its details.
+    let (lowest, next) = match client.consume(ConsumeRequest { offset: u64::MAX }).await {
+        Err(status) if status.code() == Code::OutOfRange => bounds(&status)?,
+        Err(status) => return fail(status),
+        Ok(_) => anyhow::bail!("the server returned a record at offset {}", u64::MAX),
     };
+    let from = args.from.unwrap_or(lowest);
+    let end = if args.follow { u64::MAX } else { next };
     // Starting exactly at the end prints nothing; past it, the stream below
     // fails with OUT_OF_RANGE and the log's bounds.
-    if args.count == Some(0) || (!args.follow && args.from == end) {
+    if args.count == Some(0) || (!args.follow && from == end) {
         return Ok(());
     }
     let end = match args.count {
-        Some(count) => end.min(args.from.saturating_add(count)),
+        Some(count) => end.min(from.saturating_add(count)),
         None => end,
     };
-    let mut records = match client
-        .consume_stream(ConsumeRequest { offset: args.from })
-        .await
-    {
+    let mut records = match client.consume_stream(ConsumeRequest { offset: from }).await {
         Ok(response) => response.into_inner(),
         Err(status) => return fail(status),
     };
@@ -82,15 +81,19 @@ pub async fn run(args: &ConsumeArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The next offset from an `OUT_OF_RANGE` status's `ErrorInfo`.
-fn next_offset(status: &tonic::Status) -> anyhow::Result<u64> {
+/// The lowest and next offsets from an `OUT_OF_RANGE` status's `ErrorInfo`.
+fn bounds(status: &tonic::Status) -> anyhow::Result<(u64, u64)> {
     let info = status
         .get_details_error_info()
         .context("OUT_OF_RANGE without ErrorInfo details")?;
-    let next = info
-        .metadata
-        .get("next_offset")
-        .context("OUT_OF_RANGE details without next_offset")?;
-    next.parse()
-        .context("OUT_OF_RANGE details with a malformed next_offset")
+    let offset = |key: &str| -> anyhow::Result<u64> {
+        let value = info
+            .metadata
+            .get(key)
+            .with_context(|| format!("OUT_OF_RANGE details without {key}"))?;
+        value
+            .parse()
+            .with_context(|| format!("OUT_OF_RANGE details with a malformed {key}"))
+    };
+    Ok((offset("lowest_offset")?, offset("next_offset")?))
 }

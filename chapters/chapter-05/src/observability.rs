@@ -77,7 +77,7 @@ impl Call {
             metrics::gauge!("proglog_open_streams").decrement(1.0);
         }
         let subject = self.subject.as_deref().unwrap_or("-");
-        let duration_ms = duration.as_secs_f64() * 1000.0;
+        let duration_ms = duration.as_micros() as f64 / 1000.0; // to the microsecond
         tracing::info!(target: "proglog::rpc", method = %self.method, subject, code, duration_ms, "rpc");
     }
 }
@@ -196,7 +196,16 @@ impl Drop for ObservedBody {
 /// # Errors
 /// When the address cannot be bound, or a recorder is already installed.
 pub fn install_metrics(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    // Buckets make the latency a Prometheus histogram, which (unlike a
+    // summary) can be added up across servers: 50 µs to 10 s.
+    let buckets = [
+        0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+        1.0, 2.5, 10.0,
+    ];
+    let latency = metrics_exporter_prometheus::Matcher::Full("proglog_rpc_duration_seconds".into());
     metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(latency, &buckets)
+        .map_err(|error| anyhow::anyhow!("metrics buckets: {error}"))?
         .with_http_listener(addr)
         .install()
         .map_err(|error| anyhow::anyhow!("metrics endpoint {addr}: {error}"))?;

@@ -44,10 +44,14 @@ pub async fn run(args: &ProduceArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    // Standard input, one record per line, read on a blocking thread and fed
-    // to the stream through a bounded channel (at most 1,024 lines ahead).
+    // Standard input, one record per line, read on a thread of its own and
+    // fed to the stream through a bounded channel (at most 1,024 lines
+    // ahead). A plain thread, not tokio's blocking pool: if the server
+    // refuses the stream, the command must exit at once, not wait for stdin
+    // to close (the runtime waits for its blocking tasks; nobody waits for
+    // this thread).
     let (lines, outbound) = mpsc::channel(1024);
-    let reader = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+    let reader = std::thread::spawn(move || -> std::io::Result<()> {
         for line in std::io::stdin().lock().lines() {
             if lines.blocking_send(request(line?.into_bytes())).is_err() {
                 break; // the stream ended early (an error): stop reading
@@ -73,7 +77,10 @@ pub async fn run(args: &ProduceArgs) -> anyhow::Result<()> {
         }
     }
     progress.finish(produced);
-    reader.await?.context("reading standard input")?;
+    match reader.join() {
+        Ok(read) => read.context("reading standard input")?,
+        Err(_) => anyhow::bail!("the standard input reader failed"),
+    }
     Ok(())
 }
 

@@ -108,10 +108,17 @@ pub async fn serve(
             .set_service_status(name, ServingStatus::Serving)
             .await;
     }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let reflection = || {
+        // Reflection in both versions: grpcurl speaks v1; evans and Postman v1alpha.
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
         .build_v1()
+        .context("building gRPC reflection")?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
         .context("building gRPC reflection")?;
 
     let background = [
@@ -120,6 +127,7 @@ pub async fn serve(
             settings.retention.clone(),
         )),
         tokio::spawn(report_log_gauges(Arc::clone(&log))),
+        tokio::spawn(sync_on_a_timer(Arc::clone(&log), settings.sync)),
     ];
     let reloader = authorizer.clone().map(|authorizer| {
         tokio::spawn(async move {
@@ -137,18 +145,30 @@ pub async fn serve(
         .layer(RpcObservabilityLayer)
         .layer(option_layer(authorizer.map(AuthorizationLayer::new)))
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(service.clone().into_server());
     let shutdown = async move {
         shutdown.await;
-        // Load balancers stop sending new work before the drain starts.
+        // Health checkers that watch (or poll) see NOT_SERVING now; the
+        // drain starts at once, and new connections are refused.
         for name in ["", LOG_SERVICE_NAME] {
             health
                 .set_service_status(name, ServingStatus::NotServing)
                 .await;
         }
     };
-    tracing::info!(addr = %settings.addr, data_dir = %settings.data_dir.display(), tls = tls.is_some(), "serving");
+    tracing::info!(
+        addr = %settings.addr,
+        data_dir = %settings.data_dir.display(),
+        tls = tls.is_some(),
+        sync = ?settings.sync,
+        max_record_bytes = settings.max_record_bytes,
+        segment_bytes = settings.segment_bytes,
+        retention = ?settings.retention,
+        metrics = ?settings.metrics_addr,
+        "serving"
+    );
     let served = match tls {
         Some(tls) => {
             let incoming = chapter_03::tls_incoming(listener, tls);
@@ -173,6 +193,26 @@ pub async fn serve(
     close_log(log).await
 }
 // ANCHOR_END: serve
+
+/// Under `--sync interval=D`, the log syncs on the first append at least `D`
+/// after the previous sync; this timer also syncs a log that went idle, so
+/// no acknowledged record waits longer than about `D` for the disk.
+async fn sync_on_a_timer(log: Arc<Log>, policy: chapter_01::SyncPolicy) {
+    let chapter_01::SyncPolicy::Interval(interval) = policy else {
+        return;
+    };
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let log = Arc::clone(&log);
+        match tokio::task::spawn_blocking(move || log.sync()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "syncing the log failed"),
+            Err(error) => tracing::error!(%error, "the sync task failed"),
+        }
+    }
+}
 
 /// Opens the log, reporting what recovery repaired.
 fn open_log(settings: &Settings) -> anyhow::Result<Arc<Log>> {

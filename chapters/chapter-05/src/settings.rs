@@ -13,13 +13,23 @@ use serde::Deserialize;
 use crate::cli::{LogFormat, ServeArgs};
 use crate::units::{parse_duration, parse_size, parse_sync};
 
+/// The largest `--max-record-bytes` accepted: 1 GiB (a record must fit in
+/// one gRPC message, and in memory, several times over).
+pub const MAX_RECORD_LIMIT: u64 = 1 << 30;
+
 /// The default gRPC address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8400";
 
 /// The repository this binary was built from: `--dev` uses its `certs/` and
 /// `policies/` (the embedded default for a newcomer running `cargo run`).
 pub fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    // chapters/chapter-05 → the repository root, without "../.." in it.
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir
+        .ancestors()
+        .nth(2)
+        .unwrap_or(crate_dir)
+        .to_path_buf()
 }
 
 /// The `--config` file: the same settings as the flags, all optional.
@@ -200,6 +210,12 @@ impl Settings {
 
     /// Checks that the sizes work together.
     fn check(&self) -> Result<(), String> {
+        if self.max_record_bytes > MAX_RECORD_LIMIT {
+            return Err(format!(
+                "--max-record-bytes {} is more than a gRPC message may carry here ({MAX_RECORD_LIMIT})",
+                self.max_record_bytes
+            ));
+        }
         let framed = self.max_record_bytes + chapter_01::FRAME_OVERHEAD;
         if framed > self.segment_bytes {
             return Err(format!(

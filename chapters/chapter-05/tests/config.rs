@@ -50,6 +50,12 @@ fn bad_settings_are_one_clear_line() {
     insta::assert_snapshot!(run(&["--dev", "--sync", "sometimes"]), @r#"proglog: --sync: unknown sync policy "sometimes": use os, always, every=N or interval=DURATION"#);
     insta::assert_snapshot!(run(&["--dev", "--max-record-bytes", "2MiB", "--segment-bytes", "1MiB"]), @"proglog: --segment-bytes 1048576 cannot hold a record of --max-record-bytes 2097152 (plus 12 bytes of framing)");
 
+    let huge = run(&["--insecure", "--max-record-bytes", "18446744073709551615"]);
+    assert_eq!(
+        huge,
+        "proglog: --max-record-bytes 18446744073709551615 is more than a gRPC message may carry here (1073741824)"
+    );
+
     std::fs::write(d.join("garbage.pem"), "not a certificate").unwrap();
     let garbage = d.join("garbage.pem");
     insta::assert_snapshot!(run(&["--dev", "--tls-cert", garbage.to_str().unwrap()]), @r#"proglog: certificate file <dir>/garbage.pem: not a PEM certificate: no "BEGIN CERTIFICATE" block"#);

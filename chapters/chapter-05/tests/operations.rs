@@ -180,6 +180,12 @@ async fn retention_deletes_old_segments() {
         format!("{:0>100}", 399).into_bytes()
     );
     assert!(server.log().contains("retention deleted old segments"));
+    // `consume` without --from starts at the new lowest offset.
+    let lowest = server.cli(&["consume", "--count", "1"]);
+    assert!(lowest.status.success(), "{}", common::stderr(&lowest));
+    let first_line = stdout(&lowest);
+    let first: u64 = first_line.split('\t').next().unwrap().parse().unwrap();
+    assert!(first > 0, "{first_line}");
 }
 
 // SIGHUP reloads the policy atomically under load: root is never refused
