@@ -78,11 +78,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let last_store = files
         .iter()
         .map(|entry| entry.path())
-        .filter(|path| {
+        .rfind(|path| {
             path.extension()
                 .is_some_and(|extension| extension == "store")
         })
-        .next_back()
         .ok_or("no store file")?;
     log.close()?;
 

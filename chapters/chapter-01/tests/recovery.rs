@@ -89,7 +89,7 @@ fn a_torn_last_record_is_cut_off_at_every_byte() {
         let log = Log::open(dir.path(), Config::default()).unwrap();
         assert_holds_exactly(&log, 2);
         assert!(
-            matches!(&log.repairs()[..], [Repair::CutTornTail { valid_len, cut_bytes, .. }, ..]
+            matches!(log.repairs(), [Repair::CutTornTail { valid_len, cut_bytes, .. }, ..]
                 if *valid_len == full - record_len && *cut_bytes == cut),
             "cut {cut}: {:?}",
             log.repairs()
@@ -111,7 +111,7 @@ fn a_zeroed_or_garbage_tail_is_cut_off(#[case] tail: Vec<u8>) {
     let log = Log::open(dir.path(), Config::default()).unwrap();
     assert_holds_exactly(&log, 3);
     assert!(
-        matches!(&log.repairs()[..], [Repair::CutTornTail { cut_bytes, .. }, ..] if *cut_bytes == tail.len() as u64)
+        matches!(log.repairs(), [Repair::CutTornTail { cut_bytes, .. }, ..] if *cut_bytes == tail.len() as u64)
     );
 }
 
