@@ -13,13 +13,13 @@
 //!   in the store.
 //! * `segment`: one store and its index, for one run of
 //!   offsets; sealed when full.
-//! * [`recovery`](crate::recovery): what a crash can leave behind, and how
+//! * [`recovery`]: what a crash can leave behind, and how
 //!   opening a segment repairs it ([`Repair`]).
-//! * [`log`](crate::log): the directory of segments, and the public API
+//! * [`log`]: the directory of segments, and the public API
 //!   ([`Log`]).
-//! * [`config`](crate::config): limits and the durability policy ([`Config`],
+//! * [`config`]: limits and the durability policy ([`Config`],
 //!   [`SyncPolicy`]).
-//! * [`error`](crate::error): what can go wrong ([`Error`], [`Corruption`]).
+//! * [`error`]: what can go wrong ([`Error`], [`Corruption`]).
 //!
 //! ```
 //! use chapter_01::{Config, Log};

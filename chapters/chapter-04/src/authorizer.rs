@@ -5,7 +5,7 @@
 //! rules: here an ACL of subject, object, action) from the *policy* (the
 //! rules themselves). Switching to role-based access control later is
 //! mostly a change to the model file (roles are `g` lines, which
-//! [`check_policy`] would then have to accept too).
+//! `check_policy` would then have to accept too).
 //!
 //! casbin accepts policy lines with missing fields without a word and then
 //! fails, or worse, at request time; this loader checks every line against

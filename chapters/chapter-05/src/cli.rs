@@ -207,7 +207,7 @@ pub struct ConsumeArgs {
     #[arg(long, value_name = "K")]
     pub count: Option<u64>,
 
-    /// `text`: OFFSET<TAB>VALUE per line; `json`: one JSON object per line.
+    /// `text`: `OFFSET<TAB>VALUE` per line; `json`: one JSON object per line.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }

@@ -13,7 +13,7 @@
 //!   and Prometheus metrics.
 //! * [`metered_log`]: the log, counting what is appended.
 //! * [`retention`]: deleting the oldest sealed segments by size and age.
-//! * [`client`], [`produce`], [`consume`], [`bench`]: the client commands.
+//! * [`client`], [`produce`], [`consume`], [`bench`](mod@bench): the client commands.
 //! * `testing` (feature `testing`): the real binary as a process, for tests.
 
 pub mod bench;
