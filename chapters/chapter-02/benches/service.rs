@@ -84,26 +84,21 @@
 
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chapter_01::{Config, SyncPolicy};
 use chapter_02::api::v1::log_client::LogClient;
-use chapter_02::api::v1::log_server::{Log, LogServer};
-use chapter_02::api::v1::{
-    ConsumeRequest, ConsumeResponse, ProduceRequest, ProduceResponse, Record,
-};
+use chapter_02::api::v1::log_server::LogServer;
+use chapter_02::api::v1::{ConsumeRequest, ProduceRequest, Record};
 use chapter_02::{CommitLog, FollowableLog, LogService, ServiceConfig, connect, serve_service};
 use criterion::{Criterion, SamplingMode, Throughput};
 use tempfile::TempDir;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
-use tonic::{Request, Response, Status, Streaming};
 
 /// The size of every record's value: a small event.
 const RECORD_BYTES: usize = 256;
@@ -123,65 +118,8 @@ const RECORDS_PER_LOG: u64 = STREAM_RECORDS;
 // The echo server
 // ---------------------------------------------------------------------------
 
-/// The `Log` service with no log: the cost of gRPC alone.
-#[derive(Debug, Default)]
-struct Echo {
-    next_offset: Arc<AtomicU64>,
-}
-
-#[tonic::async_trait]
-impl Log for Echo {
-    async fn produce(
-        &self,
-        _request: Request<ProduceRequest>,
-    ) -> Result<Response<ProduceResponse>, Status> {
-        let offset = self.next_offset.fetch_add(1, Ordering::Relaxed);
-        Ok(Response::new(ProduceResponse { offset }))
-    }
-
-    async fn consume(
-        &self,
-        _request: Request<ConsumeRequest>,
-    ) -> Result<Response<ConsumeResponse>, Status> {
-        Err(Status::unimplemented("the echo server stores nothing"))
-    }
-
-    type ConsumeStreamStream = ReceiverStream<Result<ConsumeResponse, Status>>;
-
-    async fn consume_stream(
-        &self,
-        _request: Request<ConsumeRequest>,
-    ) -> Result<Response<Self::ConsumeStreamStream>, Status> {
-        Err(Status::unimplemented("the echo server stores nothing"))
-    }
-
-    type ProduceStreamStream = ReceiverStream<Result<ProduceResponse, Status>>;
-
-    async fn produce_stream(
-        &self,
-        request: Request<Streaming<ProduceRequest>>,
-    ) -> Result<Response<Self::ProduceStreamStream>, Status> {
-        // The real service's shape, minus the log: a task reads the requests
-        // and answers each one through a bounded channel.
-        let mut requests = request.into_inner();
-        let next_offset = Arc::clone(&self.next_offset);
-        // The same channel capacity as the service's.
-        let (responses, receiver) = mpsc::channel(ServiceConfig::default().stream_buffer);
-        tokio::spawn(async move {
-            while let Ok(Some(_request)) = requests.message().await {
-                let offset = next_offset.fetch_add(1, Ordering::Relaxed);
-                if responses
-                    .send(Ok(ProduceResponse { offset }))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(receiver)))
-    }
-}
+/// The `Log` service with no log (see `chapter_02::echo`).
+use chapter_02::echo::EchoService as Echo;
 
 // ---------------------------------------------------------------------------
 // A log that counts (for the diagnostic pass only)

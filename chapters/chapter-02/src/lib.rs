@@ -14,12 +14,14 @@
 //! * [`server`]: [`serve`], the entry point: a listener, a log and a
 //!   shutdown future, in the style of mini-redis.
 //! * [`client`]: [`connect`], a client for the service.
+//! * [`echo`]: a service that stores nothing, the benchmarks' baseline.
 //! * [`error`] and [`status`]: what can go wrong, and the one place where it
 //!   becomes a `tonic::Status` with google.rpc error details.
 
 pub mod api;
 pub mod client;
 pub mod commit_log;
+pub mod echo;
 pub mod error;
 pub mod server;
 pub mod service;

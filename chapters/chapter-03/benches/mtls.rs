@@ -84,15 +84,12 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chapter_01::Config;
 use chapter_02::api::v1::log_client::LogClient;
-use chapter_02::api::v1::log_server::{Log, LogServer};
-use chapter_02::api::v1::{
-    ConsumeRequest, ConsumeResponse, ProduceRequest, ProduceResponse, Record,
-};
+use chapter_02::api::v1::log_server::LogServer;
+use chapter_02::api::v1::{ConsumeRequest, ProduceRequest, Record};
 use chapter_02::{FollowableLog, LogService, ServiceConfig, serve_service};
 use chapter_03::client::connect_with_config;
 use chapter_03::server::serve_tls_service;
@@ -103,12 +100,10 @@ use rustls::{ClientConfig, ServerConfig};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::{Router, TcpIncoming};
 use tonic::transport::{Channel, Server};
-use tonic::{Request, Response, Status, Streaming};
 
 /// The size of every record's value: a small event.
 const RECORD_BYTES: usize = 256;
@@ -134,64 +129,8 @@ const STREAM_ROUNDS: usize = 10;
 // The echo server: the transport alone
 // ---------------------------------------------------------------------------
 
-/// The `Log` service with no log: `Produce` answers with a counter at once;
-/// `ProduceStream` has the real service's shape (a task, a bounded channel
-/// of 64 responses, as `ServiceConfig::default()`) and answers each request.
-#[derive(Debug, Default)]
-struct Echo {
-    next_offset: Arc<AtomicU64>,
-}
-
-#[tonic::async_trait]
-impl Log for Echo {
-    async fn produce(
-        &self,
-        _request: Request<ProduceRequest>,
-    ) -> Result<Response<ProduceResponse>, Status> {
-        let offset = self.next_offset.fetch_add(1, Ordering::Relaxed);
-        Ok(Response::new(ProduceResponse { offset }))
-    }
-
-    async fn consume(
-        &self,
-        _request: Request<ConsumeRequest>,
-    ) -> Result<Response<ConsumeResponse>, Status> {
-        Err(Status::unimplemented("the echo server stores nothing"))
-    }
-
-    type ConsumeStreamStream = ReceiverStream<Result<ConsumeResponse, Status>>;
-
-    async fn consume_stream(
-        &self,
-        _request: Request<ConsumeRequest>,
-    ) -> Result<Response<Self::ConsumeStreamStream>, Status> {
-        Err(Status::unimplemented("the echo server stores nothing"))
-    }
-
-    type ProduceStreamStream = ReceiverStream<Result<ProduceResponse, Status>>;
-
-    async fn produce_stream(
-        &self,
-        request: Request<Streaming<ProduceRequest>>,
-    ) -> Result<Response<Self::ProduceStreamStream>, Status> {
-        let mut requests = request.into_inner();
-        let next_offset = Arc::clone(&self.next_offset);
-        let (responses, receiver) = mpsc::channel(ServiceConfig::default().stream_buffer);
-        tokio::spawn(async move {
-            while let Ok(Some(_request)) = requests.message().await {
-                let offset = next_offset.fetch_add(1, Ordering::Relaxed);
-                if responses
-                    .send(Ok(ProduceResponse { offset }))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(receiver)))
-    }
-}
+/// The `Log` service with no log (see `chapter_02::echo`).
+use chapter_02::echo::EchoService as Echo;
 
 fn echo_router() -> Router {
     Server::builder().add_service(LogServer::new(Echo::default()))
