@@ -90,7 +90,9 @@ use std::time::{Duration, Instant};
 use chapter_01::{Config, SyncPolicy};
 use chapter_02::api::v1::log_client::LogClient;
 use chapter_02::api::v1::log_server::LogServer;
+// The `Log` service with no log: the baseline (see `chapter_02::echo`).
 use chapter_02::api::v1::{ConsumeRequest, ProduceRequest, Record};
+use chapter_02::echo::EchoService as Echo;
 use chapter_02::{CommitLog, FollowableLog, LogService, ServiceConfig, connect, serve_service};
 use criterion::{Criterion, SamplingMode, Throughput};
 use tempfile::TempDir;
@@ -117,9 +119,6 @@ const RECORDS_PER_LOG: u64 = STREAM_RECORDS;
 // ---------------------------------------------------------------------------
 // The echo server
 // ---------------------------------------------------------------------------
-
-/// The `Log` service with no log (see `chapter_02::echo`).
-use chapter_02::echo::EchoService as Echo;
 
 // ---------------------------------------------------------------------------
 // A log that counts (for the diagnostic pass only)

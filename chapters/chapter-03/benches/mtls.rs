@@ -89,7 +89,9 @@ use std::time::{Duration, Instant};
 use chapter_01::Config;
 use chapter_02::api::v1::log_client::LogClient;
 use chapter_02::api::v1::log_server::LogServer;
+// The `Log` service with no log: the baseline (see `chapter_02::echo`).
 use chapter_02::api::v1::{ConsumeRequest, ProduceRequest, Record};
+use chapter_02::echo::EchoService as Echo;
 use chapter_02::{FollowableLog, LogService, ServiceConfig, serve_service};
 use chapter_03::client::connect_with_config;
 use chapter_03::server::serve_tls_service;
@@ -128,9 +130,6 @@ const STREAM_ROUNDS: usize = 10;
 // ---------------------------------------------------------------------------
 // The echo server: the transport alone
 // ---------------------------------------------------------------------------
-
-/// The `Log` service with no log (see `chapter_02::echo`).
-use chapter_02::echo::EchoService as Echo;
 
 fn echo_router() -> Router {
     Server::builder().add_service(LogServer::new(Echo::default()))
