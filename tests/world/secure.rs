@@ -9,7 +9,7 @@ use chapter_01::{Config, Log};
 use chapter_02::api::v1::log_client::LogClient;
 use chapter_02::{FollowableLog, LogService, ServiceConfig};
 use chapter_03::test_pki::SeenIdentities;
-use chapter_03::{ClientTlsFiles, ServerTlsFiles, connect_tls, server_config, tls_incoming};
+use chapter_03::{ClientTlsFiles, ServerTlsFiles, connect_tls, server_config};
 use chapter_04::CasbinAuthorizer;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -61,24 +61,8 @@ impl SecureServer {
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let incoming = tls_incoming(
-            listener,
-            server_config(&Self::server_files(client_ca)).unwrap(),
-        );
-        let (recorder, seen) = chapter_03::test_pki::identity_recorder();
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let router = tonic::transport::Server::builder()
-            .layer(recorder)
-            .add_service(service.clone().into_server());
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop.await;
-            };
-            chapter_02::serve_gracefully(&service, shutdown, |drain| {
-                router.serve_with_incoming_shutdown(incoming, drain)
-            })
-            .await
-        });
+        let tls = server_config(&Self::server_files(client_ca)).unwrap();
+        let (seen, shutdown) = chapter_03::test_pki::serve_recording(listener, service, tls);
         SecureServer {
             addr,
             log,

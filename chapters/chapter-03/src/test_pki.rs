@@ -140,3 +140,29 @@ pub fn identity_recorder() -> (
         seen,
     )
 }
+
+/// Serves `service` over mutual TLS on `listener` in a background task, with
+/// an [`identity_recorder`] in front. Returns who called, and the sender that
+/// stops the server (dropping it stops the server too).
+pub fn serve_recording<L: chapter_02::CommitLog>(
+    listener: tokio::net::TcpListener,
+    service: chapter_02::LogService<L>,
+    tls: Arc<rustls::ServerConfig>,
+) -> (SeenIdentities, tokio::sync::oneshot::Sender<()>) {
+    let (recorder, seen) = identity_recorder();
+    let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+    let incoming = crate::tls_incoming(listener, tls);
+    let router = tonic::transport::Server::builder()
+        .layer(recorder)
+        .add_service(service.clone().into_server());
+    tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.await;
+        };
+        chapter_02::serve_gracefully(&service, stopped, |drain| {
+            router.serve_with_incoming_shutdown(incoming, drain)
+        })
+        .await
+    });
+    (seen, shutdown)
+}

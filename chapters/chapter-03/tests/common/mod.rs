@@ -65,22 +65,8 @@ impl TlsServer {
         let service = LogService::new(Arc::clone(&log), ServiceConfig::default());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (record, identities) = chapter_03::test_pki::identity_recorder();
-        let incoming = tls_incoming(listener, server_config(files).unwrap());
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let router = tonic::transport::Server::builder()
-            .layer(record)
-            .add_service(service.clone().into_server());
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop.await;
-            };
-            chapter_02::serve_gracefully(&service, shutdown, |drain| {
-                router.serve_with_incoming_shutdown(incoming, drain)
-            })
-            .await
-            .unwrap();
-        });
+        let tls = server_config(files).unwrap();
+        let (identities, shutdown) = chapter_03::test_pki::serve_recording(listener, service, tls);
         TlsServer {
             addr,
             log,
