@@ -18,7 +18,7 @@ pub struct Config {
     /// The most bytes one store file may hold, framing included. A record
     /// that does not fit in an empty store is rejected.
     pub max_store_bytes: u64,
-    /// The most bytes one index file may hold: `max_index_bytes / 12`
+    /// The most bytes one index file may hold: `max_index_bytes / 8`
     /// records per segment (any remainder is unused).
     pub max_index_bytes: u64,
     /// The offset of the first record of a new, empty log.
@@ -33,12 +33,11 @@ pub struct Config {
 /// appended so far to disk, and [`Log::close`](crate::Log::close) does too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncPolicy {
-    /// Never sync: appended records reach the operating system when the
-    /// log's 64 KiB write buffer fills (or on [`Log::flush`](crate::Log::flush),
-    /// `sync` and `close`), and the disk when the OS writes its page cache
-    /// back (within about 30 seconds on Linux). Fastest. A process crash loses
-    /// what is still in the write buffer; a power loss also loses what the OS
-    /// has not written back.
+    /// Never sync: every append is handed to the operating system before
+    /// it returns, and reaches the disk when the OS writes its page cache
+    /// back (within about 30 seconds on Linux). Fastest. A crash of the
+    /// process loses nothing; a power loss loses what the OS had not
+    /// written back.
     Os,
     /// Sync after every `n` appended records (in between, as [`SyncPolicy::Os`]).
     EveryRecords(u64),
@@ -48,14 +47,16 @@ pub enum SyncPolicy {
     /// [`Log::sync`](crate::Log::sync) on a timer.)
     Interval(Duration),
     /// Sync before `append` and `append_batch` return: every record whose
-    /// offset was returned survives a process crash and a power loss. Batch
-    /// appends (group commit) to share one sync among many records.
+    /// offset was returned survives a process crash and a power loss, and
+    /// no reader sees a record before it is on disk. Appends from
+    /// concurrent threads share one sync (group commit), and so do the
+    /// records of one `append_batch`.
     Always,
 }
 // ANCHOR_END: config
 
 impl Default for Config {
-    /// Production sizes: 1 GiB stores, 10 MiB indexes (873,813 records per
+    /// Production sizes: 1 GiB stores, 10 MiB indexes (1,310,720 records per
     /// segment), offsets from 0, syncing left to the operating system.
     fn default() -> Self {
         Config {
@@ -88,6 +89,11 @@ impl Config {
         if self.sync == SyncPolicy::EveryRecords(0) {
             return Err(Error::InvalidConfig(
                 "sync every 0 records: use SyncPolicy::Always to sync every record".into(),
+            ));
+        }
+        if self.sync == SyncPolicy::Interval(Duration::ZERO) {
+            return Err(Error::InvalidConfig(
+                "sync at an interval of 0: use SyncPolicy::Always to sync every append".into(),
             ));
         }
         Ok(())

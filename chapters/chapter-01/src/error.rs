@@ -59,6 +59,16 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// An earlier failure left the log unable to promise what it holds (a
+    /// failed `fsync`, or a failed write whose bytes could not be taken back),
+    /// so it refuses every further write. Reads still work. Reopening the log
+    /// recovers it from what is on disk.
+    #[error("the log refuses writes after an earlier failure ({cause}); reopen it to recover")]
+    Poisoned {
+        /// What went wrong first.
+        cause: String,
+    },
+
     /// The operating system refused a file operation.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -105,13 +115,16 @@ pub enum Corruption {
         /// The payload length the index implies.
         expected: u64,
     },
-    /// The index points at a place in the store where no record starts.
-    #[error("index entry {entry} points at store position {points_at}, where no record starts")]
-    IndexMismatch {
-        /// The index entry (relative offset).
-        entry: u64,
-        /// The store position it holds.
-        points_at: u64,
+    /// The log was closed cleanly with more records than its files hold now:
+    /// records were removed behind its back.
+    #[error(
+        "the log was closed with offsets up to {expected_next}, but its files end at {found_next}"
+    )]
+    MissingRecords {
+        /// The next offset recorded at the clean shutdown.
+        expected_next: u64,
+        /// The next offset the files hold.
+        found_next: u64,
     },
     /// Segment files are missing or overlap, so offsets would be lost.
     #[error("segments are not contiguous: expected base offset {expected}, found {found}")]

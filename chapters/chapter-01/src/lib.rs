@@ -13,8 +13,12 @@
 //!   in the store.
 //! * `segment`: one store and its index, for one run of
 //!   offsets; sealed when full.
-//! * [`recovery`]: what a crash can leave behind, and how
-//!   opening a segment repairs it ([`Repair`]).
+//! * [`recovery`]: what a crash can leave behind, how to tell it from
+//!   damage, and how opening a segment repairs it ([`Repair`]).
+//! * [`meta`]: small files written atomically, like the clean-shutdown
+//!   marker.
+//! * `commit`: group commit, where appenders share writes and syncs.
+//! * `sealer`: the background thread that seals full segments.
 //! * [`log`]: the directory of segments, and the public API
 //!   ([`Log`]).
 //! * [`config`]: limits and the durability policy ([`Config`],
@@ -33,12 +37,15 @@
 //! # }
 //! ```
 
+mod commit;
 pub mod config;
 pub mod error;
 mod index;
 pub mod log;
+pub mod meta;
 mod reader;
 pub mod recovery;
+mod sealer;
 mod segment;
 mod store;
 

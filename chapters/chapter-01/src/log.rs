@@ -3,28 +3,41 @@
 //! ```text
 //!   dir/
 //!     00000000000000000000.store  00000000000000000000.index   sealed
-//!     00000000000000000873.store  00000000000000000873.index   sealed
-//!     00000000000000001746.store  00000000000000001746.index   active: appends go here
+//!     00000000000000001310.store  00000000000000001310.index   sealed
+//!     00000000000000002620.store  00000000000000002620.index   active: appends go here
+//!     LOCK                                                     one Log per directory
 //! ```
 //!
-//! Appends go to the active segment and are serialized by one lock. Reads find
-//! their segment with a binary search over base offsets (O(log segments)),
-//! then the record through the index (O(1)); they share a read lock with
-//! appends and never wait for one, except for the moment a segment rolls.
-//! Retention (`truncate`) deletes whole segments from the front.
+//! Appends go through the [commit queue](crate::commit): the appender at
+//! the front writes for everyone waiting, fills the active segment, starts
+//! a new one when it is full (handing the full one to the
+//! [sealer](crate::sealer)), syncs as the [`SyncPolicy`] says, and only then
+//! *publishes* the new records by advancing the log's next offset. A failed
+//! group is taken back before anyone sees it.
+//!
+//! Reads never wait for appends or syncs: they check the published next
+//! offset, find their segment with a binary search over base offsets
+//! (O(log segments)), then the record through the index (O(1)), and read it
+//! with one `pread`. Retention ([`Log::truncate`]) deletes whole segments
+//! from the front.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::ops::Range;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Instant;
 
+use crate::commit::{Batch, CommitQueue};
 use crate::config::{Config, SyncPolicy};
 use crate::error::{Corruption, Error, Result};
+use crate::meta::{CleanShutdown, sync_directory};
 use crate::reader::LogReader;
-use crate::recovery::Repair;
-use crate::segment::{Segment, segment_path};
-use crate::store::{FRAME_OVERHEAD, framed_len};
+use crate::recovery::{Repair, Role};
+use crate::sealer::Sealer;
+use crate::segment::{End, Segment, segment_path};
+use crate::store::{FILE_MODE, FRAME_OVERHEAD, encode_frame, framed_len};
 
 /// What [`Log::segments`] says about one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,37 +58,99 @@ pub struct SegmentInfo {
 const LOCK_FILE: &str = "LOCK";
 /// How long opening waits for another `Log` to release the directory.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Log directories are private to the user that runs the log.
+const DIR_MODE: u32 = 0o700;
 
+// ANCHOR: log
 /// A segmented, crash-safe commit log in a directory. `Send + Sync`: share it
 /// with an `Arc` and call any method from any thread.
 #[derive(Debug)]
 pub struct Log {
     dir: PathBuf,
     config: Config,
-    /// Oldest first; the last one is active. Appends and reads take the read
-    /// lock; rolling, truncating and resetting take the write lock.
-    segments: RwLock<Vec<Segment>>,
-    /// Held for the whole of an append, so appends are serialized (and keep
-    /// the count of records since the last sync).
-    writer: Mutex<SyncState>,
+    /// Oldest first; the last one is active. Readers take the read lock;
+    /// a roll, retention and reset take the write lock, briefly.
+    segments: RwLock<Vec<Arc<Segment>>>,
+    /// One past the newest record readers may see: advanced only once a
+    /// group of appends is written (and synced, if the policy says so).
+    next_offset: AtomicU64,
+    /// Appenders line up here; the one at the front writes for all.
+    queue: CommitQueue,
+    /// Held by whoever changes the files: a commit leader, retention, reset,
+    /// sync, close. Never taken by readers.
+    writer: Mutex<Writer>,
+    /// What the background sealer shares with the log.
+    shared: Arc<Shared>,
+    /// Seals full segments in the background.
+    sealer: Mutex<Sealer>,
     /// What recovery repaired when the log was opened.
     repairs: Vec<Repair>,
     /// Holds the directory's lock for as long as the log is open.
     _lock: File,
 }
 
-/// What the sync policy needs to know about the appends since the last sync.
+/// The writer's bookkeeping for the sync policy.
 #[derive(Debug)]
-struct SyncState {
+struct Writer {
+    /// Records appended since the last sync.
     unsynced_records: u64,
+    /// When the last sync was.
     last_sync: Instant,
+    /// Segments written since the last sync (the active one, and any that
+    /// rolled since): a sync covers all of them, so that what it promises
+    /// is a prefix of the log.
+    unsynced: Vec<Weak<Segment>>,
+    /// Whether segment files were created or removed since the last sync.
+    directory_changed: bool,
+    /// Whether the log was closed.
+    closed: bool,
+}
+
+/// What the log and its sealer thread share.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Why the log refuses writes, once it does.
+    poisoned: Mutex<Option<String>>,
+    /// How many times a store was synced.
+    syncs: AtomicU64,
+}
+// ANCHOR_END: log
+
+impl Shared {
+    /// Makes the log refuse writes from now on (the first cause is kept).
+    pub(crate) fn poison(&self, cause: String) {
+        let mut poisoned = self
+            .poisoned
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        poisoned.get_or_insert(cause);
+    }
+
+    /// `Err` if the log refuses writes.
+    fn check(&self) -> Result<()> {
+        let poisoned = self
+            .poisoned
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*poisoned {
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one store sync.
+    pub(crate) fn count_sync(&self) {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Log {
     // ANCHOR: open
-    /// Opens the log in `dir`, creating the directory and a first segment at
-    /// `config.initial_offset` if there is none, and recovering every segment
-    /// after a crash (see [`Repair`]).
+    /// Opens the log in `dir`, creating the directory (private: 0700) and a
+    /// first segment at `config.initial_offset` if there is none, and
+    /// recovering every segment after a crash (see [`Repair`]).
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] for limits that cannot hold a record,
@@ -85,41 +160,55 @@ impl Log {
     pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Log> {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).map_err(Error::io("creating log directory", &dir))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(&dir)
+            .map_err(Error::io("creating log directory", &dir))?;
         let lock = lock_directory(&dir)?;
-
-        let (base_offsets, mut repairs) = list_segments(&dir)?;
-        let mut segments = Vec::with_capacity(base_offsets.len().max(1));
-        for (n, base_offset) in base_offsets.iter().enumerate() {
-            let active = n + 1 == base_offsets.len();
-            let (segment, repaired) = Segment::open(&dir, *base_offset, &config, active)?;
-            if let Some(previous) = segments.last().map(Segment::next_offset)
-                && previous != segment.base_offset()
-            {
-                let problem = Corruption::SegmentGap {
-                    expected: previous,
-                    found: segment.base_offset(),
-                };
+        let clean = CleanShutdown::find(&dir)?;
+        let (mut segments, repairs) = open_segments(&dir, &config, clean.is_some())?;
+        if segments.is_empty() {
+            segments.push(Arc::new(Segment::create(
+                &dir,
+                config.initial_offset,
+                &config,
+            )?));
+            sync_directory(&dir)?;
+        }
+        let next_offset =
+            active(&segments).map_or(config.initial_offset, |segment| segment.next_offset());
+        if let Some(clean) = clean {
+            if clean.next_offset != next_offset {
                 return Err(Error::Corrupt {
-                    path: segment_path(&dir, *base_offset, "store"),
+                    path: segment_path(&dir, active_base(&segments), "store"),
                     position: 0,
-                    problem,
+                    problem: Corruption::MissingRecords {
+                        expected_next: clean.next_offset,
+                        found_next: next_offset,
+                    },
                 });
             }
-            repairs.extend(repaired);
-            segments.push(segment);
+            // From the first append on, a crash can tear the log again.
+            CleanShutdown::clear(&dir)?;
         }
-        if segments.is_empty() {
-            segments.push(create_segment(&dir, config.initial_offset, &config)?);
-        }
+        let shared = Arc::new(Shared::default());
+        let sealer = Sealer::start(Arc::clone(&shared))?;
         Ok(Log {
             dir,
             config,
             segments: RwLock::new(segments),
-            writer: Mutex::new(SyncState {
+            next_offset: AtomicU64::new(next_offset),
+            queue: CommitQueue::default(),
+            writer: Mutex::new(Writer {
                 unsynced_records: 0,
                 last_sync: Instant::now(),
+                unsynced: Vec::new(),
+                directory_changed: false,
+                closed: false,
             }),
+            shared,
+            sealer: Mutex::new(sealer),
             repairs,
             _lock: lock,
         })
@@ -142,44 +231,43 @@ impl Log {
         &self.repairs
     }
 
+    /// How many times the log has forced a store to disk (`fdatasync`)
+    /// since it was opened: what shows that a sync policy really syncs.
+    pub fn sync_count(&self) -> u64 {
+        self.shared.syncs.load(Ordering::Relaxed)
+    }
+
     /// Appends `value` and returns its offset.
     ///
     /// # Errors
-    /// [`Error::RecordTooLarge`] if it cannot fit in a store (nothing is
-    /// written), [`Error::Io`] if the disk refuses it.
+    /// As [`Log::append_batch`].
     pub fn append(&self, value: &[u8]) -> Result<u64> {
         self.append_batch(&[value]).map(|offsets| offsets.start)
     }
 
     // ANCHOR: append_batch
-    /// Appends `values` in order and returns their offsets: one lock, one
-    /// buffered write, and at most one sync for the whole batch (a batch that
-    /// fills a segment also syncs the segment it seals).
+    /// Appends `values` in order and returns their offsets, all or nothing:
+    /// when it returns, the records are in the operating system's hands
+    /// (and on disk, if the sync policy says so), and readers can see them.
+    /// Appends from many threads at once share writes and syncs (see
+    /// [`commit`](crate::commit)).
     ///
     /// # Errors
-    /// [`Error::RecordTooLarge`] if any value cannot fit in a store (nothing
-    /// is written), [`Error::Io`] if the disk refuses it. After an I/O error,
-    /// the values before the failing segment may have been appended;
-    /// [`Log::next_offset`] tells.
+    /// [`Error::RecordTooLarge`] if any value cannot fit in a store,
+    /// [`Error::Io`] if the disk refuses it, [`Error::Poisoned`] after a
+    /// failure the log cannot take back. In every case no value was
+    /// appended: a retry cannot duplicate a record.
     pub fn append_batch(&self, values: &[&[u8]]) -> Result<Range<u64>> {
         self.check_sizes(values)?;
-        let mut sync_state = self.lock_writer();
-        let first = self.next_offset();
-        let mut rest = values;
-        while !rest.is_empty() {
-            let segments = self.read_segments();
-            let active = active(&segments);
-            let fit = active.how_many_fit(rest);
-            if fit == 0 {
-                drop(segments);
-                self.roll()?;
-                continue;
-            }
-            active.append(&rest[..fit])?;
-            rest = &rest[fit..];
+        let mut batch = Batch {
+            frames: Vec::with_capacity(values.iter().map(|v| framed_len(v.len()) as usize).sum()),
+            framed_lens: Vec::with_capacity(values.len()),
+        };
+        for value in values {
+            encode_frame(&mut batch.frames, value);
+            batch.framed_lens.push(framed_len(value.len()));
         }
-        self.sync_if_due(&mut sync_state, values.len() as u64)?;
-        Ok(first..first + values.len() as u64)
+        self.queue.commit(batch, |group| self.write_group(group))
     }
     // ANCHOR_END: append_batch
 
@@ -198,40 +286,183 @@ impl Log {
         }
     }
 
+    // ANCHOR: write_group
+    /// The leader's work: writes every batch of a group, rolling segments as
+    /// they fill, syncs as the policy says, then publishes the records. If
+    /// anything fails, the whole group is taken back and every batch gets
+    /// the error.
+    fn write_group(&self, group: &[Batch]) -> Vec<Result<Range<u64>>> {
+        let mut writer = self.lock_writer();
+        let first = self.next_offset.load(Ordering::Acquire);
+        let outcome = self.shared.check().and_then(|()| {
+            if writer.closed {
+                return Err(Error::Poisoned {
+                    cause: "the log is closed".into(),
+                });
+            }
+            let Some(start) = active(&self.read_segments()).cloned() else {
+                return Err(Error::Poisoned {
+                    cause: "the log has no active segment".into(),
+                });
+            };
+            let mut written = Written {
+                start: (Arc::clone(&start), start.end()),
+                segments: vec![start],
+            };
+            let records = match self.write_batches(&mut writer, group, &mut written) {
+                Ok(records) => records,
+                Err(error) => return Err(self.roll_back(&mut writer, written, error, false)),
+            };
+            match self.sync_if_due(&mut writer, &written, records) {
+                Ok(()) => Ok(written),
+                Err(error) => Err(self.roll_back(&mut writer, written, error, true)),
+            }
+        });
+        match outcome {
+            Ok(written) => {
+                let records: u64 = group.iter().map(|b| b.framed_lens.len() as u64).sum();
+                self.next_offset.store(first + records, Ordering::Release);
+                // Every segment but the last one written filled up: seal it.
+                let sealer = self.lock_sealer();
+                for full in &written.segments[..written.segments.len() - 1] {
+                    sealer.seal(Arc::clone(full));
+                }
+                let mut offset = first;
+                group
+                    .iter()
+                    .map(|batch| {
+                        let start = offset;
+                        offset += batch.framed_lens.len() as u64;
+                        Ok(start..offset)
+                    })
+                    .collect()
+            }
+            Err(error) => group.iter().map(|_| Err(error.duplicate())).collect(),
+        }
+    }
+    // ANCHOR_END: write_group
+
+    // ANCHOR: write_batches
+    /// Writes the batches' frames into the active segment, rolling to a new
+    /// one whenever the next record does not fit; returns how many records
+    /// were written. `written` keeps track of the segments touched, for the
+    /// sync and for taking it all back.
+    fn write_batches(
+        &self,
+        writer: &mut Writer,
+        group: &[Batch],
+        written: &mut Written,
+    ) -> Result<u64> {
+        let mut records = 0;
+        for batch in group {
+            let (mut frames, mut lens) = (&batch.frames[..], &batch.framed_lens[..]);
+            while !lens.is_empty() {
+                let active = written.active();
+                let fit = active.how_many_fit(lens);
+                if fit == 0 {
+                    let next = active.next_offset();
+                    written.segments.push(self.roll(writer, next)?);
+                    continue;
+                }
+                let bytes: u64 = lens[..fit].iter().sum();
+                active.append(&frames[..bytes as usize], &lens[..fit])?;
+                (frames, lens) = (&frames[bytes as usize..], &lens[fit..]);
+                records += fit as u64;
+            }
+        }
+        Ok(records)
+    }
+    // ANCHOR_END: write_batches
+
+    // ANCHOR: roll
+    /// Starts a new active segment at `next_offset`. The full one is sealed
+    /// in the background once the group that filled it is published; until
+    /// then, a failure can still take the roll back.
+    fn roll(&self, writer: &mut Writer, next_offset: u64) -> Result<Arc<Segment>> {
+        let segment = Arc::new(Segment::create(&self.dir, next_offset, &self.config)?);
+        // The new files' names reach the disk with the next sync's
+        // directory fsync, before any record in them is promised.
+        writer.directory_changed = true;
+        self.write_segments().push(Arc::clone(&segment));
+        Ok(segment)
+    }
+    // ANCHOR_END: roll
+
     // ANCHOR: sync_policy
-    fn sync_if_due(&self, state: &mut SyncState, appended: u64) -> Result<()> {
-        state.unsynced_records += appended;
+    /// Syncs if the policy says it is time, after `records` more records.
+    fn sync_if_due(&self, writer: &mut Writer, written: &Written, records: u64) -> Result<()> {
+        writer.unsynced_records += records;
+        for segment in &written.segments {
+            remember_unsynced(&mut writer.unsynced, segment);
+        }
         let due = match self.config.sync {
             SyncPolicy::Os => false,
-            SyncPolicy::EveryRecords(records) => state.unsynced_records >= records,
-            SyncPolicy::Interval(interval) => state.last_sync.elapsed() >= interval,
+            SyncPolicy::EveryRecords(every) => writer.unsynced_records >= every,
+            SyncPolicy::Interval(interval) => writer.last_sync.elapsed() >= interval,
             SyncPolicy::Always => true,
         };
         if due {
-            active(&self.read_segments()).sync()?;
-            state.unsynced_records = 0;
-            state.last_sync = Instant::now();
+            self.sync_unsynced(writer)?;
         }
+        Ok(())
+    }
+
+    /// Syncs every segment written since the last sync, oldest first, then
+    /// the directory if segment files came or went.
+    fn sync_unsynced(&self, writer: &mut Writer) -> Result<()> {
+        for segment in writer.unsynced.iter().filter_map(Weak::upgrade) {
+            segment.sync()?;
+            self.shared.count_sync();
+        }
+        if writer.directory_changed {
+            sync_directory(&self.dir)?;
+            writer.directory_changed = false;
+        }
+        writer.unsynced.clear();
+        if let Some(active) = active(&self.read_segments()) {
+            remember_unsynced(&mut writer.unsynced, active);
+        }
+        writer.unsynced_records = 0;
+        writer.last_sync = Instant::now();
         Ok(())
     }
     // ANCHOR_END: sync_policy
 
-    // ANCHOR: roll
-    /// Seals the active segment and starts a new one at the next offset.
-    /// Called with the writer lock held, so no append runs meanwhile.
-    fn roll(&self) -> Result<()> {
-        // The slow part (fsync of the full store) runs under the read lock,
-        // so readers carry on; only the index trim needs readers out.
-        active(&self.read_segments()).sync()?;
-        let mut segments = self.write_segments();
-        let next_offset = active(&segments).next_offset();
-        if let Some(sealing) = segments.last_mut() {
-            sealing.seal()?;
+    // ANCHOR: roll_back
+    /// Takes a failed group back: removes the segments it created, newest
+    /// first, and cuts the segment it started in back to where it was. If
+    /// that fails too, or if a sync failed under a policy that had already
+    /// acknowledged unsynced records, the log is poisoned: it no longer knows
+    /// what it holds, and refuses writes until it is reopened and recovered.
+    fn roll_back(
+        &self,
+        writer: &mut Writer,
+        written: Written,
+        error: Error,
+        in_sync: bool,
+    ) -> Error {
+        let (start, end) = written.start;
+        let mut undone = Ok(());
+        for created in written.segments.iter().skip(1).rev() {
+            self.write_segments()
+                .retain(|segment| !Arc::ptr_eq(segment, created));
+            undone = undone.and(created.remove_files());
+            writer.directory_changed = true;
         }
-        segments.push(create_segment(&self.dir, next_offset, &self.config)?);
-        Ok(())
+        undone = undone.and(start.roll_back_to(end));
+        let acknowledged_unsynced = in_sync && self.config.sync != SyncPolicy::Always;
+        match undone {
+            Err(undo) => self.shared.poison(format!(
+                "{error}; taking the failed append back also failed: {undo}"
+            )),
+            Ok(()) if acknowledged_unsynced => self.shared.poison(format!(
+                "{error}; records acknowledged before this sync may not be on disk"
+            )),
+            Ok(()) => {}
+        }
+        error
     }
-    // ANCHOR_END: roll
+    // ANCHOR_END: roll_back
 
     // ANCHOR: read
     /// Reads the value at `offset`.
@@ -241,7 +472,16 @@ impl Log {
     /// next one, [`Error::Corrupt`] if the record's bytes fail their checks,
     /// [`Error::Io`] if the disk refuses.
     pub fn read(&self, offset: u64) -> Result<Vec<u8>> {
+        let next = self.next_offset();
         let segments = self.read_segments();
+        let out_of_range = || Error::OffsetOutOfRange {
+            offset,
+            lowest: lowest(&segments, next),
+            next,
+        };
+        if offset >= next {
+            return Err(out_of_range());
+        }
         // Segments are sorted by base offset: the record lives in the last
         // segment whose base offset is not past it.
         let holder = segments.partition_point(|segment| segment.base_offset() <= offset);
@@ -249,30 +489,25 @@ impl Log {
             Some(n) => segments[n].read(offset)?,
             None => None,
         };
-        found.ok_or_else(|| Error::OffsetOutOfRange {
-            offset,
-            lowest: lowest(&segments),
-            next: active(&segments).next_offset(),
-        })
+        found.ok_or_else(out_of_range)
     }
     // ANCHOR_END: read
 
     /// The lowest offset still in the log (for an empty log, the offset the
     /// next append will get).
     pub fn lowest_offset(&self) -> u64 {
-        lowest(&self.read_segments())
+        lowest(&self.read_segments(), self.next_offset())
     }
 
     /// The offset the next append will get: one past the highest offset.
     pub fn next_offset(&self) -> u64 {
-        active(&self.read_segments()).next_offset()
+        self.next_offset.load(Ordering::Acquire)
     }
 
     /// The offset of the newest record, or `None` if the log holds no records.
     pub fn highest_offset(&self) -> Option<u64> {
-        let segments = self.read_segments();
-        let next = active(&segments).next_offset();
-        (next > lowest(&segments)).then(|| next - 1)
+        let next = self.next_offset();
+        (next > self.lowest_offset()).then(|| next - 1)
     }
 
     /// How many segments the log has (sealed ones and the active one).
@@ -282,7 +517,10 @@ impl Log {
 
     /// The bytes the log's stores hold (what retention by size measures).
     pub fn size_bytes(&self) -> u64 {
-        self.read_segments().iter().map(Segment::store_bytes).sum()
+        self.read_segments()
+            .iter()
+            .map(|segment| segment.store_bytes())
+            .sum()
     }
 
     /// A description of every segment, oldest first (the last is active):
@@ -316,77 +554,108 @@ impl Log {
     /// never reused.
     ///
     /// # Errors
-    /// [`Error::Io`] if a file cannot be created or removed.
+    /// [`Error::Io`] if a file cannot be created or removed; the segments
+    /// not yet removed then stay, still a contiguous log.
     pub fn truncate(&self, lowest: u64) -> Result<()> {
-        let _appends_wait = self.lock_writer();
-        let mut segments = self.write_segments();
-        let next_offset = active(&segments).next_offset();
-        let doomed = segments
+        let mut writer = self.lock_writer();
+        let next_offset = self.next_offset();
+        let doomed: Vec<Arc<Segment>> = self
+            .read_segments()
             .iter()
             .take_while(|segment| !segment.is_empty() && segment.next_offset() <= lowest)
-            .count();
-        if doomed == segments.len() {
+            .cloned()
+            .collect();
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        if doomed.len() == self.segment_count() {
             // Create the replacement before deleting anything: a crash in
             // between leaves a valid log, never an empty directory.
-            segments.push(create_segment(&self.dir, next_offset, &self.config)?);
+            self.roll(&mut writer, next_offset)?;
         }
         // Oldest first, so a crash midway leaves a contiguous run of segments.
-        for segment in segments.drain(..doomed) {
-            segment.remove()?;
+        let removed = self.remove_segments(&mut writer, &doomed);
+        let synced = sync_directory(&self.dir);
+        writer.directory_changed = false;
+        removed.and(synced)
+    }
+    // ANCHOR_END: truncate
+
+    /// Removes `doomed` from the list and deletes their files, in order,
+    /// stopping at the first failure.
+    fn remove_segments(&self, writer: &mut Writer, doomed: &[Arc<Segment>]) -> Result<()> {
+        for segment in doomed {
+            segment.remove_files()?;
+            writer.directory_changed = true;
+            self.write_segments()
+                .retain(|kept| !Arc::ptr_eq(kept, segment));
         }
         Ok(())
     }
-    // ANCHOR_END: truncate
 
     /// An [`io::Read`](std::io::Read) over the raw bytes of every store, oldest first, as
     /// they are now (records appended later are not included).
     ///
     /// # Errors
-    /// [`Error::Io`] if buffered records cannot be written out first.
+    /// [`Error::Io`] if a store cannot be opened for reading.
     pub fn reader(&self) -> Result<LogReader> {
         let segments = self.read_segments();
         let stores = segments
             .iter()
-            .map(Segment::raw_store)
+            .map(|segment| segment.raw_store())
             .collect::<Result<Vec<_>>>()?;
         Ok(LogReader::new(stores))
     }
 
-    /// Writes every appended record out of the log's buffer to the operating
-    /// system, without waiting for the disk: after this, a crash of the
-    /// process loses nothing (a power loss still can). A server calls it once
-    /// per request, so many appends share one `write`.
+    /// Forces every appended record to disk and waits for the disk to have
+    /// it, whatever the sync policy, and for every full segment to be
+    /// sealed. Readers carry on meanwhile.
     ///
     /// # Errors
-    /// [`Error::Io`] if the write fails.
-    pub fn flush(&self) -> Result<()> {
-        active(&self.read_segments()).flush()
-    }
-
-    /// Writes every appended record to disk and waits for the disk to have it.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if the write or the fsync fails.
+    /// [`Error::Io`] if an fsync fails (the log is then poisoned: see
+    /// [`Error::Poisoned`]), or [`Error::Poisoned`] if sealing failed.
     pub fn sync(&self) -> Result<()> {
-        let mut state = self.lock_writer();
-        // Sealed segments were synced when they were sealed.
-        active(&self.read_segments()).sync()?;
-        state.unsynced_records = 0;
-        state.last_sync = Instant::now();
-        Ok(())
+        let mut writer = self.lock_writer();
+        self.shared.check()?;
+        if let Err(error) = self.sync_unsynced(&mut writer) {
+            self.shared.poison(format!("{error}"));
+            return Err(error);
+        }
+        let sealed = self.lock_sealer().barrier();
+        drop(writer);
+        // An error means the sealer is gone: it sealed what it had.
+        let _ = sealed.recv();
+        self.shared.check()
     }
 
-    /// Syncs and closes the log: every store synced, every index trimmed.
+    /// Closes the log: seals what the sealer has not yet, syncs the active
+    /// segment, trims its index, and records a clean shutdown, so the next
+    /// open knows no write was torn.
     ///
     /// # Errors
-    /// The first error met; every segment is still closed.
-    pub fn close(mut self) -> Result<()> {
-        let segments = std::mem::take(
-            self.segments
-                .get_mut()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        );
-        close_segments(segments)
+    /// The first error met; the log is closed either way, but without the
+    /// clean-shutdown record if anything failed.
+    pub fn close(self) -> Result<()> {
+        self.shut_down()
+    }
+
+    fn shut_down(&self) -> Result<()> {
+        self.lock_sealer().finish();
+        let mut writer = self.lock_writer();
+        if writer.closed {
+            return Ok(());
+        }
+        writer.closed = true;
+        self.shared.check()?;
+        self.sync_unsynced(&mut writer)?;
+        if let Some(active) = active(&self.read_segments()) {
+            active.seal()?;
+        }
+        sync_directory(&self.dir)?;
+        CleanShutdown {
+            next_offset: self.next_offset(),
+        }
+        .record(&self.dir)
     }
 
     /// Closes the log and deletes its directory and everything in it.
@@ -396,7 +665,8 @@ impl Log {
     pub fn remove(self) -> Result<()> {
         let dir = self.dir.clone();
         // The files are about to go: a failed sync does not matter.
-        let _ = self.close();
+        let _ = self.shut_down();
+        drop(self);
         fs::remove_dir_all(&dir).map_err(Error::io("removing log directory", &dir))
     }
 
@@ -405,93 +675,210 @@ impl Log {
     /// at `config.initial_offset`. (The Go book's `Reset` leaves a closed log.)
     ///
     /// # Errors
-    /// [`Error::Io`] if a file cannot be removed or created.
+    /// [`Error::Io`] if a file cannot be removed or created. Segments not
+    /// yet removed then stay (still a contiguous log); if every segment went
+    /// but the new one could not be created, the log is poisoned.
     pub fn reset(&self) -> Result<()> {
-        let _appends_wait = self.lock_writer();
-        let mut segments = self.write_segments();
-        // Oldest first, so a crash midway leaves a contiguous run of segments.
-        for segment in segments.drain(..) {
-            segment.remove()?;
+        let mut writer = self.lock_writer();
+        let doomed = self.read_segments().clone();
+        self.remove_segments(&mut writer, &doomed)?;
+        let initial = self.config.initial_offset;
+        match Segment::create(&self.dir, initial, &self.config) {
+            Ok(segment) => self.write_segments().push(Arc::new(segment)),
+            Err(error) => {
+                self.shared
+                    .poison(format!("the log was reset but no new segment: {error}"));
+                return Err(error);
+            }
         }
-        segments.push(create_segment(
-            &self.dir,
-            self.config.initial_offset,
-            &self.config,
-        )?);
+        self.next_offset.store(initial, Ordering::Release);
+        writer.unsynced.clear();
+        writer.unsynced_records = 0;
+        sync_directory(&self.dir)?;
+        writer.directory_changed = false;
         Ok(())
     }
     // ANCHOR_END: reset
 
-    fn read_segments(&self) -> RwLockReadGuard<'_, Vec<Segment>> {
-        // Every change to the segment list is a single push or drain of
+    fn read_segments(&self) -> RwLockReadGuard<'_, Vec<Arc<Segment>>> {
+        // Every change to the segment list is a single push or removal of
         // whole segments: a panicking holder cannot leave it half-changed.
         self.segments
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn write_segments(&self) -> RwLockWriteGuard<'_, Vec<Segment>> {
+    fn write_segments(&self) -> RwLockWriteGuard<'_, Vec<Arc<Segment>>> {
         self.segments
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn lock_writer(&self) -> MutexGuard<'_, SyncState> {
+    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
         self.writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_sealer(&self) -> MutexGuard<'_, Sealer> {
+        self.sealer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl Drop for Log {
-    /// Closes whatever [`Log::close`] did not: buffered records reach the
-    /// file even when the log is simply dropped. Errors cannot be reported
+    /// Closes whatever [`Log::close`] did not. Errors cannot be reported
     /// here; call [`Log::close`] to see them.
     fn drop(&mut self) {
-        let segments = std::mem::take(
-            self.segments
-                .get_mut()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        );
-        let _ = close_segments(segments);
+        let _ = self.shut_down();
     }
 }
 
-/// The active segment: the last one. There always is one.
-fn active(segments: &[Segment]) -> &Segment {
-    match segments.last() {
-        Some(segment) => segment,
-        None => unreachable!("a log always has an active segment"),
+/// The segments a group wrote to: where it started (to take it back), and
+/// every segment it touched, oldest first (the last is the active one).
+struct Written {
+    start: (Arc<Segment>, End),
+    segments: Vec<Arc<Segment>>,
+}
+
+impl Written {
+    fn active(&self) -> Arc<Segment> {
+        let last = self.segments.len() - 1;
+        Arc::clone(&self.segments[last])
     }
 }
 
-fn lowest(segments: &[Segment]) -> u64 {
-    segments.first().map_or(0, Segment::base_offset)
-}
-
-fn close_segments(segments: Vec<Segment>) -> Result<()> {
-    let mut first_error = Ok(());
-    for mut segment in segments {
-        if let Err(error) = segment.seal() {
-            first_error = first_error.and(Err(error));
+impl Error {
+    /// The same error again, for each appender of a failed group.
+    fn duplicate(&self) -> Error {
+        match self {
+            Error::Io {
+                action,
+                path,
+                source,
+            } => Error::Io {
+                action,
+                path: path.clone(),
+                source: match source.raw_os_error() {
+                    Some(code) => std::io::Error::from_raw_os_error(code),
+                    None => std::io::Error::new(source.kind(), source.to_string()),
+                },
+            },
+            Error::OffsetOutOfRange {
+                offset,
+                lowest,
+                next,
+            } => Error::OffsetOutOfRange {
+                offset: *offset,
+                lowest: *lowest,
+                next: *next,
+            },
+            Error::RecordTooLarge {
+                len,
+                max_store_bytes,
+                overhead,
+            } => Error::RecordTooLarge {
+                len: *len,
+                max_store_bytes: *max_store_bytes,
+                overhead: *overhead,
+            },
+            Error::Corrupt {
+                path,
+                position,
+                problem,
+            } => Error::Corrupt {
+                path: path.clone(),
+                position: *position,
+                problem: problem.clone(),
+            },
+            Error::InvalidConfig(message) => Error::InvalidConfig(message.clone()),
+            Error::Locked { path } => Error::Locked { path: path.clone() },
+            Error::Poisoned { cause } => Error::Poisoned {
+                cause: cause.clone(),
+            },
         }
     }
-    first_error
 }
 
-/// Creates a new segment's files and syncs the directory, so that after a
-/// crash the files are there (an fsync of a file does not persist its name).
-fn create_segment(dir: &Path, base_offset: u64, config: &Config) -> Result<Segment> {
-    let (segment, _) = Segment::open(dir, base_offset, config, true)?;
-    sync_directory(dir)?;
-    Ok(segment)
+fn remember_unsynced(unsynced: &mut Vec<Weak<Segment>>, segment: &Arc<Segment>) {
+    unsynced.retain(|known| known.strong_count() > 0);
+    if !unsynced
+        .iter()
+        .any(|known| std::ptr::eq(known.as_ptr(), Arc::as_ptr(segment)))
+    {
+        unsynced.push(Arc::downgrade(segment));
+    }
 }
 
-fn sync_directory(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|handle| handle.sync_all())
-        .map_err(Error::io("syncing log directory", dir))
+/// The active segment: the last one (there always is one, unless a reset
+/// failed halfway).
+fn active(segments: &[Arc<Segment>]) -> Option<&Arc<Segment>> {
+    segments.last()
 }
+
+fn active_base(segments: &[Arc<Segment>]) -> u64 {
+    active(segments).map_or(0, |segment| segment.base_offset())
+}
+
+fn lowest(segments: &[Arc<Segment>], next: u64) -> u64 {
+    segments
+        .first()
+        .map_or(next, |segment| segment.base_offset())
+}
+
+// ANCHOR: open_segments
+/// Opens and recovers every segment in `dir`, oldest first, checking that
+/// their offsets run on without a gap. If the last sealed segment had a torn
+/// tail, the segment after it starts past records that are gone: it is
+/// removed, and the segments are opened again.
+fn open_segments(
+    dir: &Path,
+    config: &Config,
+    clean: bool,
+) -> Result<(Vec<Arc<Segment>>, Vec<Repair>)> {
+    let mut repairs = Vec::new();
+    'open: loop {
+        let base_offsets = list_segments(dir, &mut repairs)?;
+        let last = base_offsets.len().saturating_sub(1);
+        let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(base_offsets.len());
+        for (n, &base_offset) in base_offsets.iter().enumerate() {
+            let role = match last - n {
+                0 => Role::Active,
+                1 => Role::LastSealed,
+                _ => Role::Sealed,
+            };
+            let (segment, recovered) = Segment::open(dir, base_offset, config, role, clean)?;
+            if let Some(previous) = segments.last().map(|segment| segment.next_offset())
+                && previous != base_offset
+            {
+                let problem = Corruption::SegmentGap {
+                    expected: previous,
+                    found: base_offset,
+                };
+                return Err(Error::Corrupt {
+                    path: segment_path(dir, base_offset, "store"),
+                    position: 0,
+                    problem,
+                });
+            }
+            repairs.extend(recovered.repairs);
+            if recovered.later_segments_follow_a_tear {
+                drop(segment);
+                for &later in &base_offsets[n + 1..] {
+                    let path = segment_path(dir, later, "store");
+                    fs::remove_file(&path).map_err(Error::io("removing store", &path))?;
+                    repairs.push(Repair::RemovedSegmentAfterTornTail { path });
+                }
+                sync_directory(dir)?;
+                continue 'open; // its index is orphaned now, and removed
+            }
+            segments.push(Arc::new(segment));
+        }
+        return Ok((segments, repairs));
+    }
+}
+// ANCHOR_END: open_segments
 
 /// Takes the directory's lock, so a second `Log` on the same directory (in
 /// this process or another) fails instead of corrupting the first one's files.
@@ -499,7 +886,13 @@ fn sync_directory(dir: &Path) -> Result<()> {
 /// told to stop can start while the old process is still closing its files.
 fn lock_directory(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
-    let file = File::create(&path).map_err(Error::io("creating lock file", &path))?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(FILE_MODE)
+        .open(&path)
+        .map_err(Error::io("creating lock file", &path))?;
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
         match file.try_lock() {
@@ -525,7 +918,7 @@ fn lock_directory(dir: &Path) -> Result<File> {
 
 /// The base offsets of the segments in `dir`, sorted, after removing index
 /// files whose store is gone (they hold no records, only pointers to them).
-fn list_segments(dir: &Path) -> Result<(Vec<u64>, Vec<Repair>)> {
+fn list_segments(dir: &Path, repairs: &mut Vec<Repair>) -> Result<Vec<u64>> {
     let mut stores = Vec::new();
     let mut indexes = Vec::new();
     for entry in fs::read_dir(dir).map_err(Error::io("listing log directory", dir))? {
@@ -546,7 +939,6 @@ fn list_segments(dir: &Path) -> Result<(Vec<u64>, Vec<Repair>)> {
         }
     }
     stores.sort_unstable();
-    let mut repairs = Vec::new();
     for orphan in indexes
         .into_iter()
         .filter(|base_offset| stores.binary_search(base_offset).is_err())
@@ -555,7 +947,7 @@ fn list_segments(dir: &Path) -> Result<(Vec<u64>, Vec<Repair>)> {
         fs::remove_file(&path).map_err(Error::io("removing orphan index", &path))?;
         repairs.push(Repair::RemovedOrphanIndex { path });
     }
-    Ok((stores, repairs))
+    Ok(stores)
 }
 
 /// Parses a segment file's stem: exactly 20 decimal digits.

@@ -6,9 +6,10 @@
 //! `base_offset + n` is entry `n` of the index, which points into the store.
 //!
 //! Only the newest segment, the *active* one, takes appends. When a record
-//! would not fit in its store, or its index is full, the log *seals* it
-//! (syncs the store, trims the index) and starts a new segment at the next
-//! offset. Sealed segments never change again; retention deletes them whole.
+//! would not fit in its store, or its index is full, the log starts a new
+//! segment at the next offset and hands the full one to a background thread
+//! that *seals* it (syncs the store, trims the index). Sealed segments never
+//! change again; retention deletes them whole.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,8 +17,8 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::index::Index;
-use crate::recovery::{Repair, recover};
-use crate::store::{Store, framed_len};
+use crate::recovery::{Recovered, Role, recover};
+use crate::store::Store;
 
 /// One store file and its index file, for the offsets `base_offset..next_offset()`.
 #[derive(Debug)]
@@ -33,31 +34,63 @@ pub(crate) fn segment_path(dir: &Path, base_offset: u64, extension: &str) -> Pat
     dir.join(format!("{base_offset:020}.{extension}"))
 }
 
+/// Where a segment's records end: what a failed append is rolled back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct End {
+    /// The store's size.
+    pub(crate) store_bytes: u64,
+    /// The index's entries.
+    pub(crate) entries: u64,
+}
+
 impl Segment {
-    /// Opens the segment at `base_offset` in `dir`, creating its files if they
-    /// do not exist, and recovers it (see [`recovery`](crate::recovery)).
-    /// `active` says whether it is the newest segment, the one that takes
-    /// appends.
+    /// Creates a new, empty, active segment at `base_offset` in `dir`.
+    pub(crate) fn create(dir: &Path, base_offset: u64, config: &Config) -> Result<Segment> {
+        let store_path = segment_path(dir, base_offset, "store");
+        let store = Store::open(&store_path)?;
+        let index = Index::open(
+            &segment_path(dir, base_offset, "index"),
+            config.max_index_bytes,
+            true,
+        )
+        .inspect_err(|_| {
+            // Leave no half-made segment behind (it would be harmless, an
+            // empty store, but it is not ours to keep).
+            if store.size() == 0 {
+                let _ = fs::remove_file(&store_path);
+            }
+        })?;
+        Ok(Segment {
+            base_offset,
+            max_store_bytes: config.max_store_bytes,
+            store,
+            index,
+        })
+    }
+
+    /// Opens the existing segment at `base_offset` in `dir` and recovers it
+    /// (see [`recovery`](crate::recovery)) for its `role` in the log.
     pub(crate) fn open(
         dir: &Path,
         base_offset: u64,
         config: &Config,
-        active: bool,
-    ) -> Result<(Segment, Vec<Repair>)> {
+        role: Role,
+        clean: bool,
+    ) -> Result<(Segment, Recovered)> {
         let store = Store::open(&segment_path(dir, base_offset, "store"))?;
         let mut index = Index::open(
             &segment_path(dir, base_offset, "index"),
             config.max_index_bytes,
-            active,
+            role == Role::Active,
         )?;
-        let repairs = recover(&store, &mut index, active)?;
+        let recovered = recover(&store, &mut index, role, clean)?;
         let segment = Segment {
             base_offset,
             max_store_bytes: config.max_store_bytes,
             store,
             index,
         };
-        Ok((segment, repairs))
+        Ok((segment, recovered))
     }
 
     /// The offset of the segment's first record.
@@ -85,17 +118,25 @@ impl Segment {
         self.store.last_modified()
     }
 
+    /// Where its records end now.
+    pub(crate) fn end(&self) -> End {
+        End {
+            store_bytes: self.store.size(),
+            entries: self.index.len(),
+        }
+    }
+
     // ANCHOR: fit
-    /// How many of `values`, from the first, fit in this segment: both the
-    /// store's byte limit and the index's entry limit must hold *before*
-    /// anything is written, so a full segment never has orphan bytes.
-    pub(crate) fn how_many_fit(&self, values: &[&[u8]]) -> usize {
+    /// How many of the records whose frames are `framed_lens` long, from
+    /// the first, fit in this segment: both the store's byte limit and the
+    /// index's entry limit must hold *before* anything is written, so a full
+    /// segment never has orphan bytes.
+    pub(crate) fn how_many_fit(&self, framed_lens: &[u64]) -> usize {
         let mut free_bytes = self.max_store_bytes.saturating_sub(self.store.size());
-        let free_entries = self.index.room().min(values.len() as u64) as usize;
-        values[..free_entries]
+        let free_entries = self.index.room().min(framed_lens.len() as u64) as usize;
+        framed_lens[..free_entries]
             .iter()
-            .take_while(|value| {
-                let needed = framed_len(value.len());
+            .take_while(|&&needed| {
                 let fits = needed <= free_bytes;
                 free_bytes = free_bytes.saturating_sub(needed);
                 fits
@@ -105,17 +146,23 @@ impl Segment {
     // ANCHOR_END: fit
 
     // ANCHOR: append
-    /// Appends `values`, which the caller has checked fit: frames to the
-    /// store first, then their positions to the index. A reader finds a
-    /// record through the index, so it never sees an entry whose bytes are
-    /// not yet in the store.
-    pub(crate) fn append(&self, values: &[&[u8]]) -> Result<()> {
-        let position = self.store.append(values)?;
-        self.index
-            .append(position, values.iter().map(|value| framed_len(value.len())));
-        Ok(())
+    /// Appends records already framed into `frames`, one per entry of
+    /// `framed_lens`, which the caller has checked fit: frames to the store
+    /// first, then their positions to the index. A reader finds a record
+    /// through the index, so it never sees an entry whose bytes are not yet
+    /// in the store.
+    pub(crate) fn append(&self, frames: &[u8], framed_lens: &[u64]) -> Result<()> {
+        let position = self.store.write_at_end(frames)?;
+        self.index.append(position, framed_lens.iter().copied())
     }
     // ANCHOR_END: append
+
+    /// Takes back everything appended after `end`: the store is cut to its
+    /// size then, the index forgets its entries.
+    pub(crate) fn roll_back_to(&self, end: End) -> Result<()> {
+        self.index.truncate(end.entries);
+        self.store.truncate(end.store_bytes)
+    }
 
     // ANCHOR: read
     /// Reads the record at `offset`, or `None` if this segment does not hold it.
@@ -123,50 +170,50 @@ impl Segment {
         let Some(relative) = offset.checked_sub(self.base_offset) else {
             return Ok(None);
         };
-        match self.index.locate(relative) {
+        match self.index.locate(relative)? {
             Some((position, end)) => self.store.read(position, end).map(Some),
             None => Ok(None),
         }
     }
     // ANCHOR_END: read
 
-    /// Writes buffered records to the store file (no fsync).
-    pub(crate) fn flush(&self) -> Result<()> {
-        self.store.flush()
-    }
-
     /// Forces every appended record to disk.
     pub(crate) fn sync(&self) -> Result<()> {
         self.store.sync()
     }
 
-    /// Seals the segment: syncs the store and trims the index to its entries.
-    pub(crate) fn seal(&mut self) -> Result<()> {
+    /// Seals the segment: syncs the store, then trims the index to its
+    /// entries (which records that the seal finished).
+    pub(crate) fn seal(&self) -> Result<()> {
         self.store.sync()?;
         self.index.seal()
     }
 
     /// A file handle on the store and its size now, for [`LogReader`](crate::LogReader).
     pub(crate) fn raw_store(&self) -> Result<(fs::File, u64)> {
-        self.store.flush()?;
         Ok((self.store.raw_file()?, self.store.size()))
     }
 
     /// Deletes the segment's files: the store first, so a crash in between
     /// leaves an orphan index (which recovery removes), never a store without
-    /// an index that claims to be complete.
-    pub(crate) fn remove(self) -> Result<()> {
-        let store_path = self.store.path().to_path_buf();
-        let index_path = self.index.path().to_path_buf();
-        drop(self);
-        fs::remove_file(&store_path).map_err(Error::io("removing store", &store_path))?;
-        fs::remove_file(&index_path).map_err(Error::io("removing index", &index_path))
+    /// an index that claims to be complete. Open handles (a reader, the
+    /// sealer) keep working on the deleted files until they let go.
+    pub(crate) fn remove_files(&self) -> Result<()> {
+        let (store, index) = (self.store.path(), self.index.path());
+        fs::remove_file(store).map_err(Error::io("removing store", store))?;
+        match fs::remove_file(index) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io("removing index", index)(error))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{encode_frame, framed_len};
 
     fn config(max_store_bytes: u64, max_index_bytes: u64) -> Config {
         Config {
@@ -176,14 +223,26 @@ mod tests {
         }
     }
 
+    fn append(segment: &Segment, values: &[&[u8]]) {
+        let mut frames = Vec::new();
+        for value in values {
+            encode_frame(&mut frames, value);
+        }
+        let lens: Vec<u64> = values.iter().map(|value| framed_len(value.len())).collect();
+        segment.append(&frames, &lens).unwrap();
+    }
+
+    fn lens(values: &[&[u8]]) -> Vec<u64> {
+        values.iter().map(|value| framed_len(value.len())).collect()
+    }
+
     // A segment's offsets start at its base offset; its files are named by it.
     #[test]
     fn offsets_start_at_the_base_offset() {
         let dir = tempfile::tempdir().unwrap();
-        let (segment, repairs) = Segment::open(dir.path(), 16, &config(1024, 1024), true).unwrap();
-        assert!(repairs.is_empty());
+        let segment = Segment::create(dir.path(), 16, &config(1024, 1024)).unwrap();
         assert_eq!((segment.base_offset(), segment.next_offset()), (16, 16));
-        segment.append(&[b"a", b"b"]).unwrap();
+        append(&segment, &[b"a", b"b"]);
         assert_eq!(segment.next_offset(), 18);
         assert_eq!(segment.read(17).unwrap().as_deref(), Some(&b"b"[..]));
         assert_eq!(segment.read(15).unwrap(), None);
@@ -196,11 +255,11 @@ mod tests {
     #[test]
     fn is_full_when_the_index_is() {
         let dir = tempfile::tempdir().unwrap();
-        let (segment, _) = Segment::open(dir.path(), 0, &config(1024, 3 * 12), true).unwrap();
+        let segment = Segment::create(dir.path(), 0, &config(1024, 3 * 8)).unwrap();
         let values: [&[u8]; 4] = [b"1", b"2", b"3", b"4"];
-        assert_eq!(segment.how_many_fit(&values), 3);
-        segment.append(&values[..3]).unwrap();
-        assert_eq!(segment.how_many_fit(&values), 0);
+        assert_eq!(segment.how_many_fit(&lens(&values)), 3);
+        append(&segment, &values[..3]);
+        assert_eq!(segment.how_many_fit(&lens(&values)), 0);
     }
 
     // A full store admits no more records, whatever room the index has; the
@@ -208,11 +267,11 @@ mod tests {
     #[test]
     fn is_full_when_the_store_is() {
         let dir = tempfile::tempdir().unwrap();
-        let (segment, _) = Segment::open(dir.path(), 0, &config(2 * (12 + 4), 1024), true).unwrap();
+        let segment = Segment::create(dir.path(), 0, &config(2 * (12 + 4), 1024)).unwrap();
         let values: [&[u8]; 3] = [b"1234", b"1234", b"1234"];
-        assert_eq!(segment.how_many_fit(&values), 2);
-        segment.append(&values[..2]).unwrap();
-        assert_eq!(segment.how_many_fit(&values), 0);
+        assert_eq!(segment.how_many_fit(&lens(&values)), 2);
+        append(&segment, &values[..2]);
+        assert_eq!(segment.how_many_fit(&lens(&values)), 0);
         assert_eq!(
             segment.store_bytes(),
             32,
@@ -220,13 +279,28 @@ mod tests {
         );
     }
 
+    // Rolling back takes records out of both files, as if never appended.
+    #[test]
+    fn rolls_back_to_an_earlier_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Segment::create(dir.path(), 0, &config(1024, 1024)).unwrap();
+        append(&segment, &[b"kept"]);
+        let end = segment.end();
+        append(&segment, &[b"taken back", b"and this"]);
+        segment.roll_back_to(end).unwrap();
+        assert_eq!(segment.next_offset(), 1);
+        assert_eq!(segment.read(1).unwrap(), None);
+        let on_disk = std::fs::metadata(dir.path().join("00000000000000000000.store")).unwrap();
+        assert_eq!(on_disk.len(), framed_len(4));
+    }
+
     // Removing a segment deletes both of its files.
     #[test]
     fn remove_deletes_both_files() {
         let dir = tempfile::tempdir().unwrap();
-        let (segment, _) = Segment::open(dir.path(), 0, &config(1024, 1024), true).unwrap();
-        segment.append(&[b"x"]).unwrap();
-        segment.remove().unwrap();
+        let segment = Segment::create(dir.path(), 0, &config(1024, 1024)).unwrap();
+        append(&segment, &[b"x"]);
+        segment.remove_files().unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

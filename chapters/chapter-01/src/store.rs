@@ -12,16 +12,19 @@
 //! flipped bit or a zero-filled block is detected on every read and on
 //! recovery, instead of being handed back as data.
 //!
-//! Appends go into a small in-memory buffer and reach the file in large
-//! writes (one system call per 64 KiB instead of one per record). A reader
-//! may ask for a record that is still in that buffer, so reads look there
-//! first: whatever `append` returned is readable at once.
+//! The store keeps no buffer of its own: [`Store::write_at_end`] hands its
+//! bytes to the operating system before it returns, so whatever the log has
+//! acknowledged survives a crash of the process. (Batching happens a level
+//! up: one append of many records, and many appenders sharing one write,
+//! are one system call.) Nothing here takes a lock: the one writer is
+//! chosen by the log, and readers only read bytes below [`Store::size`],
+//! which never change once written.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Corruption, Error, Result};
 
@@ -31,31 +34,18 @@ const LENGTH_WIDTH: usize = 8;
 const HEADER_WIDTH: usize = LENGTH_WIDTH + 4;
 /// The bytes every record costs on disk beyond its payload.
 pub const FRAME_OVERHEAD: u64 = HEADER_WIDTH as u64;
-/// How much the store buffers before it writes to the file.
-const BUFFER_BYTES: usize = 64 * 1024;
+/// Data files are private: only the server's user may read them (as etcd
+/// and PostgreSQL do). Directories get 0o700 (see [`Log::open`](crate::Log::open)).
+pub(crate) const FILE_MODE: u32 = 0o600;
 
 /// An append-only file of checksummed, length-prefixed records.
 #[derive(Debug)]
 pub(crate) struct Store {
     path: PathBuf,
     file: File,
-    /// Bytes appended but not yet written to the file, and how many bytes the
-    /// file holds. One lock for both, so a reader always sees them agree.
-    tail: Mutex<Tail>,
-}
-
-#[derive(Debug)]
-struct Tail {
-    /// Frames appended since the last flush; they belong at `flushed..`.
-    buffer: Vec<u8>,
-    /// Bytes already written to the file.
-    flushed: u64,
-}
-
-impl Tail {
-    fn size(&self) -> u64 {
-        self.flushed + self.buffer.len() as u64
-    }
+    /// Where the records end: the next frame is written here. Bytes past it
+    /// (a failed write not yet cut off) are not the log's.
+    size: AtomicU64,
 }
 
 /// The on-disk size of a record with a payload of `len` bytes.
@@ -63,29 +53,37 @@ pub(crate) fn framed_len(len: usize) -> u64 {
     FRAME_OVERHEAD + len as u64
 }
 
+// ANCHOR: encode
+/// Appends `value`, framed, to `frames`.
+pub(crate) fn encode_frame(frames: &mut Vec<u8>, value: &[u8]) {
+    let length = (value.len() as u64).to_be_bytes();
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&length), value);
+    frames.extend_from_slice(&length);
+    frames.extend_from_slice(&crc.to_be_bytes());
+    frames.extend_from_slice(value);
+}
+// ANCHOR_END: encode
+
 impl Store {
     /// Opens (or creates) the store file at `path`. The file is taken as it is;
     /// [`Store::scan`] says how much of it is valid.
     pub(crate) fn open(path: &Path) -> Result<Store> {
-        // `append` mode: every write lands at the end of the file, whatever
-        // the file offset, so a write can never overwrite a record.
         let file = OpenOptions::new()
             .read(true)
-            .append(true)
+            .write(true)
             .create(true)
+            .truncate(false)
+            .mode(FILE_MODE)
             .open(path)
             .map_err(Error::io("opening store", path))?;
-        let flushed = file
+        let size = file
             .metadata()
             .map_err(Error::io("inspecting store", path))?
             .len();
         Ok(Store {
             path: path.to_path_buf(),
             file,
-            tail: Mutex::new(Tail {
-                buffer: Vec::with_capacity(BUFFER_BYTES),
-                flushed,
-            }),
+            size: AtomicU64::new(size),
         })
     }
 
@@ -94,7 +92,7 @@ impl Store {
         &self.path
     }
 
-    /// When the file was last written (buffered frames not counted).
+    /// When the file was last written.
     pub(crate) fn last_modified(&self) -> Result<std::time::SystemTime> {
         let metadata = self
             .file
@@ -105,58 +103,60 @@ impl Store {
             .map_err(Error::io("inspecting store", &self.path))
     }
 
-    /// The store's size in bytes, including frames still in the buffer.
+    /// The bytes of records the store holds.
     pub(crate) fn size(&self) -> u64 {
-        self.lock_tail().size()
+        self.size.load(Ordering::Acquire)
     }
 
-    // ANCHOR: append
-    /// Appends one frame per value, and returns the position of the first.
-    /// The caller has checked that they fit; the frames of one call are
-    /// contiguous, so the position of each is the previous one plus its frame.
-    pub(crate) fn append(&self, values: &[&[u8]]) -> Result<u64> {
-        let mut tail = self.lock_tail();
-        let position = tail.size();
-        let before = tail.buffer.len();
-        for value in values {
-            let length = (value.len() as u64).to_be_bytes();
-            let crc = crc32c::crc32c_append(crc32c::crc32c(&length), value);
-            tail.buffer.extend_from_slice(&length);
-            tail.buffer.extend_from_slice(&crc.to_be_bytes());
-            tail.buffer.extend_from_slice(value);
-        }
-        if tail.buffer.len() >= BUFFER_BYTES
-            && let Err(error) = self.write_out(&mut tail)
-        {
-            // Take this call's frames back: the caller will not index them,
-            // so they must not reach the file. Earlier frames stay buffered
-            // and are written by the next flush.
-            tail.buffer.truncate(before);
-            return Err(error);
-        }
+    // ANCHOR: write_at_end
+    /// Writes `frames` (whole frames) where the records end, and returns
+    /// the position they start at.
+    ///
+    /// The write goes exactly where [`Store::size`] says the records end,
+    /// never simply "at the end of the file": if an earlier failed write
+    /// left bytes behind, the next write covers them instead of landing
+    /// after them. On failure nothing is counted as written; the caller
+    /// cuts the file back with [`Store::truncate`].
+    pub(crate) fn write_at_end(&self, frames: &[u8]) -> Result<u64> {
+        let position = self.size();
+        self.file
+            .write_all_at(frames, position)
+            .map_err(Error::io("writing store", &self.path))?;
+        self.size
+            .store(position + frames.len() as u64, Ordering::Release);
         Ok(position)
     }
-    // ANCHOR_END: append
+    // ANCHOR_END: write_at_end
 
     // ANCHOR: read
     /// Reads the record whose frame starts at `position`.
     ///
-    /// `end` is where the next frame starts, when the index knows it; for the
-    /// newest record it is `None` and the store's current size bounds the read.
-    /// Either way the read is a single `pread` (or a copy from the buffer), and
-    /// the checksum is verified before a byte is returned.
+    /// `end` is where the next frame starts, when the index knows it: then
+    /// the read is a single `pread`. For the newest record it is `None`, and
+    /// the header is read first to learn the length. Either way the checksum
+    /// is verified before a byte is returned.
     pub(crate) fn read(&self, position: u64, end: Option<u64>) -> Result<Vec<u8>> {
-        let (end, end_is_exact) = match end {
-            Some(end) => (end, true),
-            None => (self.size(), false),
+        let end = match end {
+            Some(end) => end,
+            None => {
+                let header = self.read_header(position)?;
+                let len = split_header(&header).0;
+                let available = self.size().saturating_sub(position + FRAME_OVERHEAD);
+                if len > available {
+                    let problem = Corruption::LengthPastEnd { len, available };
+                    return Err(self.corrupt(position, problem));
+                }
+                position + FRAME_OVERHEAD + len
+            }
         };
         let span = end.saturating_sub(position);
         if span < FRAME_OVERHEAD {
             return Err(self.corrupt(position, Corruption::TruncatedHeader { available: span }));
         }
-        let mut frame = self.read_at(position, span)?;
+        let mut frame = vec![0; span as usize];
+        self.pread(&mut frame, position)?;
         let len = decode_frame(&frame).map_err(|problem| self.corrupt(position, problem))?;
-        if end_is_exact && FRAME_OVERHEAD + len != span {
+        if FRAME_OVERHEAD + len != span {
             let problem = Corruption::LengthMismatch {
                 len,
                 expected: span - FRAME_OVERHEAD,
@@ -164,32 +164,18 @@ impl Store {
             return Err(self.corrupt(position, problem));
         }
         frame.drain(..HEADER_WIDTH);
-        frame.truncate(len as usize);
         Ok(frame)
     }
     // ANCHOR_END: read
 
-    /// Reads `len` bytes at `position`, from the file or from the buffer.
-    fn read_at(&self, position: u64, len: u64) -> Result<Vec<u8>> {
-        let mut bytes = vec![0; len as usize];
-        let tail = self.lock_tail();
-        if position + len <= tail.flushed {
-            // All on disk (or in the page cache): read without holding the lock,
-            // so readers never wait for appends.
-            drop(tail);
-            self.pread(&mut bytes, position)?;
-            return Ok(bytes);
+    fn read_header(&self, position: u64) -> Result<[u8; HEADER_WIDTH]> {
+        let available = self.size().saturating_sub(position);
+        if available < FRAME_OVERHEAD {
+            return Err(self.corrupt(position, Corruption::TruncatedHeader { available }));
         }
-        // Some or all of it is still in the buffer. Under the lock the buffer
-        // cannot be flushed, so `flushed` and `buffer` agree.
-        let on_disk = tail.flushed.saturating_sub(position).min(len) as usize;
-        self.pread(&mut bytes[..on_disk], position)?;
-        let from = (position + on_disk as u64 - tail.flushed) as usize;
-        let wanted = bytes.len() - on_disk;
-        let available = tail.buffer.len().saturating_sub(from).min(wanted);
-        bytes[on_disk..on_disk + available].copy_from_slice(&tail.buffer[from..from + available]);
-        bytes.truncate(on_disk + available);
-        Ok(bytes)
+        let mut header = [0; HEADER_WIDTH];
+        self.pread(&mut header, position)?;
+        Ok(header)
     }
 
     fn pread(&self, bytes: &mut [u8], position: u64) -> Result<()> {
@@ -198,50 +184,29 @@ impl Store {
             .map_err(Error::io("reading store", &self.path))
     }
 
-    /// Writes the buffer to the file (no fsync).
-    pub(crate) fn flush(&self) -> Result<()> {
-        self.write_out(&mut self.lock_tail())
-    }
-
-    /// Writes the buffer to the file and waits until the disk has it.
+    /// Waits until the disk has every byte written so far (`fdatasync`: the
+    /// data and the file's size, not its access times).
     pub(crate) fn sync(&self) -> Result<()> {
-        let mut tail = self.lock_tail();
-        self.write_out(&mut tail)?;
-        // fdatasync: the data and the file size, not the access times.
         self.file
             .sync_data()
             .map_err(Error::io("syncing store", &self.path))
     }
 
-    fn write_out(&self, tail: &mut Tail) -> Result<()> {
-        if tail.buffer.is_empty() {
-            return Ok(());
-        }
-        let result = (&self.file).write_all(&tail.buffer);
-        if result.is_err() {
-            // A short write may have put part of the buffer on disk. Put the
-            // file back to its last known good size so a retry cannot leave
-            // a half frame in the middle of the log.
-            let _ = self.file.set_len(tail.flushed);
-        }
-        result.map_err(Error::io("writing store", &self.path))?;
-        tail.flushed += tail.buffer.len() as u64;
-        tail.buffer.clear();
-        tail.buffer.shrink_to(BUFFER_BYTES);
-        Ok(())
-    }
-
-    /// Cuts the file to `len` bytes (recovery cuts torn tails this way).
+    /// Cuts the file to `len` bytes: recovery cuts torn tails, and a failed
+    /// append takes its bytes back, this way. A file that is not longer is
+    /// left alone (a write refused outright left nothing to take back). Not
+    /// synced: the caller decides.
     pub(crate) fn truncate(&self, len: u64) -> Result<()> {
-        let mut tail = self.lock_tail();
-        self.write_out(&mut tail)?;
-        self.file
-            .set_len(len)
-            .map_err(Error::io("truncating store", &self.path))?;
-        self.file
-            .sync_data()
-            .map_err(Error::io("syncing store", &self.path))?;
-        tail.flushed = len;
+        let longer = self
+            .file
+            .metadata()
+            .map_or(true, |metadata| metadata.len() > len);
+        if longer {
+            self.file
+                .set_len(len)
+                .map_err(Error::io("truncating store", &self.path))?;
+        }
+        self.size.store(len, Ordering::Release);
         Ok(())
     }
 
@@ -258,7 +223,6 @@ impl Store {
     /// Streams the file in chunks: a garbage length can make it read to the
     /// end of the file, but never allocate a buffer of that length.
     pub(crate) fn scan(&self) -> Result<Scan> {
-        self.flush()?;
         let file_len = self.size();
         let mut reader = io::BufReader::with_capacity(
             1 << 20,
@@ -270,8 +234,6 @@ impl Store {
         let mut chunk = vec![0; 64 * 1024];
         let mut positions = Vec::new();
         let mut position = 0;
-        // Whether the bad bytes run to the end of the file, as a torn write's do.
-        let mut reaches_end = true;
         let problem = loop {
             let remaining = file_len - position;
             if remaining == 0 {
@@ -302,7 +264,6 @@ impl Store {
                 left -= take as u64;
             }
             if computed != stored {
-                reaches_end = position + FRAME_OVERHEAD + len == file_len;
                 break Some(Corruption::ChecksumMismatch { stored, computed });
             }
             positions.push(position);
@@ -313,27 +274,72 @@ impl Store {
             valid_len: position,
             file_len,
             problem,
-            reaches_end,
         })
     }
     // ANCHOR_END: scan
 
-    /// Whether every byte from `position` to the end of the file is zero, as a
-    /// file extended by a crash (size updated, data not) reads back.
-    pub(crate) fn is_zero_from(&self, position: u64) -> Result<bool> {
+    /// Where the frame at `position` ends, if a whole, valid frame starts
+    /// there; `None` if not (a bad header, a length past the end, a bad
+    /// checksum).
+    pub(crate) fn frame_end_at(&self, position: u64) -> Result<Option<u64>> {
         let file_len = self.size();
-        let mut chunk = vec![0; 64 * 1024];
-        let mut at = position;
-        while at < file_len {
-            let take = (file_len - at).min(chunk.len() as u64) as usize;
-            self.pread(&mut chunk[..take], at)?;
-            if chunk[..take].iter().any(|byte| *byte != 0) {
-                return Ok(false);
-            }
-            at += take as u64;
+        if position + FRAME_OVERHEAD > file_len {
+            return Ok(None);
         }
-        Ok(true)
+        let header = self.read_header(position)?;
+        let (len, _) = split_header(&header);
+        if len > file_len - position - FRAME_OVERHEAD {
+            return Ok(None);
+        }
+        let mut frame = vec![0; (FRAME_OVERHEAD + len) as usize];
+        self.pread(&mut frame, position)?;
+        Ok(decode_frame(&frame)
+            .ok()
+            .map(|_| position + FRAME_OVERHEAD + len))
     }
+
+    // ANCHOR: evidence
+    /// The position of a valid frame that starts after `damaged` (where a
+    /// bad frame starts), if there is one: proof that records were written
+    /// *after* the damage, so it cannot be a torn final write.
+    ///
+    /// `hints` are positions worth trying first (what the index said). Then
+    /// every byte position is tried: a frame's length must fit in the file
+    /// and its checksum must match, which random bytes and zeros almost
+    /// never do, so each try is cheap and a false find is a one-in-four-
+    /// billion event.
+    pub(crate) fn find_frame_after(&self, damaged: u64, hints: &[u64]) -> Result<Option<u64>> {
+        for &hint in hints.iter().filter(|&&hint| hint > damaged) {
+            if self.frame_end_at(hint)?.is_some() {
+                return Ok(Some(hint));
+            }
+        }
+        let file_len = self.size();
+        let window = 1 << 20;
+        let mut bytes = vec![0; window + HEADER_WIDTH];
+        let mut start = damaged + 1;
+        while start + FRAME_OVERHEAD <= file_len {
+            let take = (file_len - start).min(bytes.len() as u64) as usize;
+            self.pread(&mut bytes[..take], start)?;
+            let candidates = take.saturating_sub(HEADER_WIDTH - 1).min(window);
+            for at in 0..candidates {
+                let position = start + at as u64;
+                let header = bytes[at..at + HEADER_WIDTH]
+                    .first_chunk::<HEADER_WIDTH>()
+                    .copied()
+                    .unwrap_or([0; HEADER_WIDTH]);
+                let (len, _) = split_header(&header);
+                if len <= file_len - position - FRAME_OVERHEAD
+                    && self.frame_end_at(position)?.is_some()
+                {
+                    return Ok(Some(position));
+                }
+            }
+            start += candidates as u64;
+        }
+        Ok(None)
+    }
+    // ANCHOR_END: evidence
 
     pub(crate) fn corrupt(&self, position: u64, problem: Corruption) -> Error {
         Error::Corrupt {
@@ -341,24 +347,6 @@ impl Store {
             position,
             problem,
         }
-    }
-
-    fn lock_tail(&self) -> MutexGuard<'_, Tail> {
-        // A panic while holding the lock cannot leave `Tail` half-updated in a
-        // way that matters (`flushed` changes only after a complete write), so
-        // a poisoned lock is still usable.
-        self.tail
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        // Buffered frames belong to records `append` already returned: write
-        // them out. (Errors cannot be reported from `drop`; `Log::close` and
-        // `Log::sync` report them.)
-        let _ = self.flush();
     }
 }
 
@@ -373,10 +361,6 @@ pub(crate) struct Scan {
     pub(crate) file_len: u64,
     /// Why the scan stopped before the end of the file, if it did.
     pub(crate) problem: Option<Corruption>,
-    /// Whether the bad bytes are the file's last frame (a header cut short, a
-    /// length past the end, or a bad checksum on the final frame): what an
-    /// interrupted append leaves, as opposed to damage in the middle.
-    pub(crate) reaches_end: bool,
 }
 
 /// Sequential reads over a shared file through `pread`, leaving the file's
@@ -434,10 +418,18 @@ mod tests {
         (dir, store)
     }
 
+    fn frames(values: &[&[u8]]) -> Vec<u8> {
+        let mut frames = Vec::new();
+        for value in values {
+            encode_frame(&mut frames, value);
+        }
+        frames
+    }
+
     fn append_all(store: &Store) -> Vec<u64> {
         RECORDS
             .iter()
-            .map(|record| store.append(&[record]).unwrap())
+            .map(|record| store.write_at_end(&frames(&[record])).unwrap())
             .collect()
     }
 
@@ -472,39 +464,37 @@ mod tests {
         ));
     }
 
-    // Records still in the write buffer are readable, and the frame bytes on
-    // disk are exactly length, CRC-32C, payload.
+    // An append is in the file when it returns, as exactly length, CRC-32C, payload.
     #[test]
-    fn reads_buffered_records_and_writes_the_documented_frame() {
+    fn writes_the_documented_frame_at_once() {
         let (dir, store) = temp_store();
-        store.append(&[b"abc"]).unwrap();
-        assert_eq!(fs_len(&dir), 0, "the frame is still buffered");
-        assert_eq!(store.read(0, None).unwrap(), b"abc");
-        store.flush().unwrap();
+        store.write_at_end(&frames(&[b"abc"])).unwrap();
         let bytes = std::fs::read(dir.path().join("test.store")).unwrap();
         let crc = crc32c::crc32c_append(crc32c::crc32c(&3u64.to_be_bytes()), b"abc");
         let expected = [&3u64.to_be_bytes()[..], &crc.to_be_bytes(), b"abc"].concat();
         assert_eq!(bytes, expected);
     }
 
-    // The newest record is read up to the store's size, which can reach past
-    // the file into the buffer: a read that spans both returns the record.
+    // A write goes where the records end, over anything a failed write left
+    // behind, never after it.
     #[test]
-    fn reads_a_record_split_between_file_and_buffer() {
-        let (_dir, store) = temp_store();
-        let big = vec![7u8; BUFFER_BYTES - 20];
-        store.append(&[&big]).unwrap();
-        let position = store
-            .append(&[b"0123456789abcdefghijklmnopqrstuvwxyz"])
-            .unwrap();
-        // The second append filled the buffer past its limit and flushed it;
-        // the third stays buffered, right after the second on "disk".
-        store.append(&[b"after"]).unwrap();
-        assert_eq!(store.read(0, None).unwrap(), big);
-        assert_eq!(
-            store.read(position, None).unwrap(),
-            b"0123456789abcdefghijklmnopqrstuvwxyz"
-        );
+    fn writes_over_bytes_past_the_records() {
+        let (dir, store) = temp_store();
+        store.write_at_end(&frames(&[b"first"])).unwrap();
+        let path = dir.path().join("test.store");
+        let reopened = Store::open(&path).unwrap();
+        let good = store.size();
+        // Garbage appended behind the store's back (as a half-failed write leaves).
+        std::fs::write(
+            &path,
+            [std::fs::read(&path).unwrap(), vec![0xee; 7]].concat(),
+        )
+        .unwrap();
+        drop(reopened);
+        let position = store.write_at_end(&frames(&[b"second"])).unwrap();
+        assert_eq!(position, good);
+        assert_eq!(store.read(position, None).unwrap(), b"second");
+        assert_eq!(store.scan().unwrap().problem, None);
     }
 
     // Reopening a store finds every record where it was.
@@ -522,20 +512,10 @@ mod tests {
         assert_eq!(scan.problem, None);
     }
 
-    // Closing (dropping) a store writes out its buffer: nothing appended is lost.
+    // A bit flip in a payload is caught by the checksum, on read and on
+    // scan, and the good frame after it is evidence that it is not a torn write.
     #[test]
-    fn close_flushes_buffered_writes() {
-        let (dir, store) = temp_store();
-        append_all(&store);
-        let size = store.size();
-        assert_eq!(fs_len(&dir), 0);
-        drop(store);
-        assert_eq!(fs_len(&dir), size);
-    }
-
-    // A bit flip in a payload is caught by the checksum, on read and on scan.
-    #[test]
-    fn detects_a_flipped_bit() {
+    fn detects_a_flipped_bit_and_the_frames_after_it() {
         let (dir, store) = temp_store();
         append_all(&store);
         drop(store);
@@ -558,7 +538,24 @@ mod tests {
             scan.problem,
             Some(Corruption::ChecksumMismatch { .. })
         ));
-        assert!(!scan.reaches_end, "good records follow the bad one");
+        assert_eq!(store.find_frame_after(0, &[]).unwrap(), Some(23));
+    }
+
+    // Zeros and noise after the last frame hold no frame: a torn tail looks like this.
+    #[test]
+    fn finds_no_frame_in_zeros_or_noise() {
+        let (dir, store) = temp_store();
+        append_all(&store);
+        let end = store.size();
+        drop(store);
+        let path = dir.path().join("test.store");
+        let noise: Vec<u8> = (0..4096u32)
+            .map(|n| (n.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let tail = [vec![0; 4096], noise].concat();
+        std::fs::write(&path, [std::fs::read(&path).unwrap(), tail].concat()).unwrap();
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.find_frame_after(end, &[end + 100]).unwrap(), None);
     }
 
     // A garbage length field cannot make the store allocate a huge buffer:
@@ -587,9 +584,15 @@ mod tests {
         ));
     }
 
-    fn fs_len(dir: &tempfile::TempDir) -> u64 {
-        std::fs::metadata(dir.path().join("test.store"))
+    // The store's files are private to the user that runs the log.
+    #[test]
+    fn creates_its_file_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, _store) = temp_store();
+        let mode = std::fs::metadata(dir.path().join("test.store"))
             .unwrap()
-            .len()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

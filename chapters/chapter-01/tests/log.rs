@@ -165,26 +165,28 @@ fn oversized_record_is_rejected_and_changes_nothing(dir: TempDir) {
 
 // A segment rolls *before* the append that would not fit, so no store ever
 // holds bytes past its limit, and an index limit that is not a multiple of
-// 12 still works (it holds the whole entries that fit).
+// 8 still works (it holds the whole entries that fit). Closing trims every
+// index to its entries and records the clean shutdown.
 #[rstest]
 fn rolls_before_the_append_that_would_not_fit(dir: TempDir) {
     let config = Config {
         max_store_bytes: 1024,
-        max_index_bytes: 30,
+        max_index_bytes: 20,
         ..Config::default()
     };
     let log = Log::open(dir.path(), config).unwrap();
     fill(&log, 5);
     log.close().unwrap();
-    // Two entries per index (30 / 12), 32 bytes per record.
+    // Two entries per index (20 / 8), 32 bytes per record.
     insta::assert_debug_snapshot!(layout(dir.path()), @r#"
     [
-        "00000000000000000000.index 24",
+        "00000000000000000000.index 16",
         "00000000000000000000.store 64",
-        "00000000000000000002.index 24",
+        "00000000000000000002.index 16",
         "00000000000000000002.store 64",
-        "00000000000000000004.index 12",
+        "00000000000000000004.index 8",
         "00000000000000000004.store 32",
+        "CLEAN 27",
         "LOCK 0",
     ]
     "#);
@@ -192,12 +194,13 @@ fn rolls_before_the_append_that_would_not_fit(dir: TempDir) {
 
 // The on-disk layout after a known sequence of appends: file names are the
 // zero-padded base offsets; stores hold whole frames; sealed indexes are
-// trimmed to their entries, and the active one is pre-sized to its limit.
+// trimmed to their entries (once `sync` has waited for the background
+// sealer), and the active one is allocated to its limit plus one entry.
 #[rstest]
 fn on_disk_layout_after_rolling(dir: TempDir) {
     let log = Log::open(dir.path(), small_segments()).unwrap();
     fill(&log, 5);
-    log.flush().unwrap();
+    log.sync().unwrap();
     insta::assert_debug_snapshot!(layout(dir.path()));
 }
 
@@ -304,34 +307,64 @@ fn a_directory_is_opened_by_one_log_at_a_time(dir: TempDir) {
 
 // Limits that cannot hold a single record are refused with the setting named.
 #[rstest]
-#[case::index(Config { max_index_bytes: 11, ..Config::default() }, "max_index_bytes is 11")]
+#[case::index(Config { max_index_bytes: 7, ..Config::default() }, "max_index_bytes is 7")]
 #[case::store(Config { max_store_bytes: 11, ..Config::default() }, "max_store_bytes is 11")]
 #[case::sync(Config { sync: SyncPolicy::EveryRecords(0), ..Config::default() }, "sync every 0 records")]
+#[case::interval(Config { sync: SyncPolicy::Interval(std::time::Duration::ZERO), ..Config::default() }, "sync at an interval of 0")]
 fn unusable_configs_are_refused(dir: TempDir, #[case] config: Config, #[case] message: &str) {
     let error = Log::open(dir.path(), config).unwrap_err();
     assert!(error.to_string().contains(message), "{error}");
 }
 
-// Every sync policy keeps every record readable, and sync() makes them durable.
+// ANCHOR: sync_policies
+// Each sync policy syncs exactly as often as it promises: counted, so a
+// policy that never synced would fail here (dropping a log syncs it, so
+// reading the records back afterwards could not tell).
 #[rstest]
-#[case(SyncPolicy::Os)]
-#[case(SyncPolicy::EveryRecords(2))]
-#[case(SyncPolicy::Interval(std::time::Duration::from_millis(1)))]
-#[case(SyncPolicy::Always)]
-fn every_sync_policy_keeps_records(dir: TempDir, #[case] sync: SyncPolicy) {
+#[case::os(SyncPolicy::Os, 0)]
+#[case::every_3(SyncPolicy::EveryRecords(3), 3)]
+#[case::an_hour(SyncPolicy::Interval(std::time::Duration::from_secs(3600)), 0)]
+#[case::always(SyncPolicy::Always, 10)]
+fn every_sync_policy_syncs_as_it_promises(
+    dir: TempDir,
+    #[case] sync: SyncPolicy,
+    #[case] syncs: u64,
+) {
     let log = Log::open(
         dir.path(),
         Config {
             sync,
-            ..small_segments()
+            ..Config::default()
         },
     )
     .unwrap();
-    fill(&log, 5);
+    fill(&log, 10);
+    assert_eq!(
+        log.sync_count(),
+        syncs,
+        "syncs after 10 appends under {sync:?}"
+    );
     log.sync().unwrap();
-    drop(log);
-    let log = Log::open(dir.path(), small_segments()).unwrap();
-    assert_eq!(log.next_offset(), 5);
+    assert_eq!(log.sync_count(), syncs + 1, "an explicit sync always syncs");
+}
+// ANCHOR_END: sync_policies
+
+// One append_batch is one sync under SyncPolicy::Always, however many
+// records it holds.
+#[rstest]
+fn a_batch_shares_one_sync(dir: TempDir) {
+    let log = Log::open(
+        dir.path(),
+        Config {
+            sync: SyncPolicy::Always,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let values: Vec<Vec<u8>> = (0..100).map(value).collect();
+    let slices: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+    log.append_batch(&slices).unwrap();
+    assert_eq!(log.sync_count(), 1);
 }
 
 // segments() describes every segment, oldest first, the last one active.
