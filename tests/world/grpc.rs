@@ -36,7 +36,7 @@ impl GrpcServer {
         let log = Arc::new(FollowableLog::new(
             Log::open(dir, Config::default()).unwrap(),
         ));
-        let service = LogService::new(Arc::clone(&log), ServiceConfig::default());
+        let service = LogService::new(Arc::clone(&log), ServiceConfig::default()).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, stop) = oneshot::channel::<()>();

@@ -58,7 +58,8 @@ impl SecureServer {
         let service = LogService::new(
             Arc::new(FollowableLog::new(Arc::clone(&log))),
             ServiceConfig::default(),
-        );
+        )
+        .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let tls = server_config(&Self::server_files(client_ca)).unwrap();

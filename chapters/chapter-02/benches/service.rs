@@ -41,8 +41,8 @@
 //!    idle server). The echo server has no log to follow: its unary p50 is
 //!    the floor to compare with.
 //! 3. **Unary diagnostic**: the same calls through a service whose log times
-//!    each `append_batch` and `flush`: how small the storage part of a call
-//!    is, next to the whole call.
+//!    each `append_batch`: how small the storage part of a call is, next to
+//!    the whole call.
 //! 4. **`produce`** (criterion): sequential unary `Produce` calls per second,
 //!    one round trip plus one append each, nothing to batch.
 //! 5. **`produce_stream`** (criterion): one `ProduceStream` call sending
@@ -52,7 +52,7 @@
 //!    one batch (group commit), so this is the throughput of a busy producer.
 //! 6. **Stream diagnostic**: one such stream through the timing log: how many
 //!    records each group-commit batch held, and what share of the stream's
-//!    time went to `append_batch` and `flush`.
+//!    time went to `append_batch`.
 //!
 //! The latency loops run first, on a quiet disk: the stream benchmark writes
 //! gigabytes, and the kernel's work on them afterwards (writeback, freeing
@@ -124,16 +124,14 @@ const RECORDS_PER_LOG: u64 = STREAM_RECORDS;
 // A log that counts (for the diagnostic pass only)
 // ---------------------------------------------------------------------------
 
-/// The real log, timing each `append_batch` (and counting its records) and
-/// each `flush` the service makes. Only the diagnostic passes use it; the
-/// timed benchmarks serve the bare [`chapter_01::Log`].
+/// The real log, timing each `append_batch` the service makes (and counting
+/// its records). Only the diagnostic passes use it; the timed benchmarks
+/// serve the bare [`chapter_01::Log`].
 #[derive(Debug)]
 struct Counting {
     log: chapter_01::Log,
     /// (records, time) of every `append_batch`.
     appends: Mutex<Vec<(usize, Duration)>>,
-    /// The time of every `flush`.
-    flushes: Mutex<Vec<Duration>>,
 }
 
 impl Counting {
@@ -141,7 +139,6 @@ impl Counting {
         Counting {
             log,
             appends: Mutex::default(),
-            flushes: Mutex::default(),
         }
     }
 }
@@ -166,12 +163,11 @@ impl CommitLog for Counting {
     fn sync(&self) -> chapter_02::Result<()> {
         Ok(self.log.sync()?)
     }
-    fn flush(&self) -> chapter_02::Result<()> {
-        let start = Instant::now();
-        self.log.flush()?;
-        let time = start.elapsed();
-        self.flushes.lock().unwrap().push(time);
-        Ok(())
+    fn appends_wait_for_disk(&self) -> bool {
+        self.log.appends_wait_for_disk()
+    }
+    fn max_value_len(&self) -> u64 {
+        self.log.max_value_len()
     }
 }
 
@@ -269,7 +265,7 @@ impl Target {
             Kind::Service => {
                 let dir = tempfile::tempdir().unwrap();
                 let log = Arc::new(FollowableLog::new(open_log(&dir)));
-                let service = LogService::new(Arc::clone(&log), ServiceConfig::default());
+                let service = LogService::new(Arc::clone(&log), ServiceConfig::default()).unwrap();
                 let server = self.runtime.spawn(async move {
                     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                     serve_service(listener, service, stop).await.unwrap();
@@ -739,7 +735,7 @@ impl CountingServer {
     async fn start(runtime: Handle) -> CountingServer {
         let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(FollowableLog::new(Counting::new(open_log(&dir))));
-        let service = LogService::new(Arc::clone(&log), ServiceConfig::default());
+        let service = LogService::new(Arc::clone(&log), ServiceConfig::default()).unwrap();
         let (listener, addr) = loopback_listener();
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = runtime.spawn(async move {
@@ -760,13 +756,9 @@ impl CountingServer {
         }
     }
 
-    /// What the log counted since the last call: (`append_batch`s, `flush`es).
-    fn take(&self) -> (Vec<(usize, Duration)>, Vec<Duration>) {
-        let counting = self.log.log();
-        (
-            std::mem::take(&mut *counting.appends.lock().unwrap()),
-            std::mem::take(&mut *counting.flushes.lock().unwrap()),
-        )
+    /// What the log counted since the last call: the `append_batch`es.
+    fn take(&self) -> Vec<(usize, Duration)> {
+        std::mem::take(&mut *self.log.log().appends.lock().unwrap())
     }
 
     async fn stop(self) {
@@ -776,7 +768,7 @@ impl CountingServer {
     }
 }
 
-/// How much of a unary `Produce` call is storage (append + flush)?
+/// How much of a unary `Produce` call is storage (the append)?
 async fn unary_diagnostic(runtime: Handle, calls: usize) -> String {
     let mut server = CountingServer::start(runtime).await;
     for index in 0..LATENCY_WARM_UP as u64 {
@@ -789,17 +781,13 @@ async fn unary_diagnostic(runtime: Handle, calls: usize) -> String {
         produce_one(&mut server.client, index).await;
         call_times.push(start.elapsed());
     }
-    let (appends, flushes) = server.take();
+    let appends = server.take();
     server.stop().await;
-    let storage: Vec<Duration> = appends
-        .iter()
-        .zip(&flushes)
-        .map(|((_, append), flush)| *append + *flush)
-        .collect();
+    let storage: Vec<Duration> = appends.iter().map(|(_, append)| *append).collect();
     format!(
         "== Diagnostic: {calls} unary Produce calls over a counting log ==\n\
          whole call (client):   p50 {:>9}   p99 {:>9}\n\
-         append + flush (log):  p50 {:>9}   p99 {:>9}\n\
+         append (log):          p50 {:>9}   p99 {:>9}\n\
          The rest is what echo pays (gRPC), plus the trip to tokio's blocking pool and back.\n",
         micros(percentile(&call_times, 50.0)),
         micros(percentile(&call_times, 99.0)),
@@ -815,7 +803,7 @@ async fn stream_diagnostic(runtime: Handle, records: u64) -> String {
     let start = Instant::now();
     produce_stream(&mut server.client, records).await;
     let elapsed = start.elapsed();
-    let (appends, flushes) = server.take();
+    let appends = server.take();
     server.stop().await;
 
     let append_time: Duration = appends.iter().map(|(_, time)| *time).sum();
@@ -824,13 +812,11 @@ async fn stream_diagnostic(runtime: Handle, records: u64) -> String {
         .map(|(_, time)| *time)
         .max()
         .unwrap_or_default();
-    let flush_time: Duration = flushes.iter().sum();
     let share = |time: Duration| 100.0 * time.as_secs_f64() / elapsed.as_secs_f64();
     let mut report = format!(
         "== Diagnostic: one ProduceStream of {records} records over a counting log ==\n\
          {}; {} batches, {:.0} records per batch on average\n\
          append_batch: {} per batch, {:.0}% of the stream's time; slowest {}\n\
-         flush:        {} per batch, {:.0}% of the stream's time\n\
          batch sizes:\n",
         per_second(Some(records as f64 / elapsed.as_secs_f64())),
         appends.len(),
@@ -838,8 +824,6 @@ async fn stream_diagnostic(runtime: Handle, records: u64) -> String {
         micros(append_time / appends.len().max(1) as u32),
         share(append_time),
         micros(slowest),
-        micros(flush_time / flushes.len().max(1) as u32),
-        share(flush_time),
     );
     // Buckets by powers of two: 1, 2..=3, 4..=7, ... up to the batch limit.
     let max_batch = ServiceConfig::default().max_batch_records;

@@ -30,13 +30,15 @@ pub trait CommitLog: Send + Sync + 'static {
     fn next_offset(&self) -> u64;
     /// Forces everything appended to disk.
     fn sync(&self) -> Result<()>;
-    /// Hands everything appended to the operating system (survives a crash
-    /// of this process, not a power loss).
-    fn flush(&self) -> Result<()>;
     /// Whether an append may wait for the disk (an fsync), and so must not
     /// run on an async worker thread. When in doubt: `true`.
     fn appends_wait_for_disk(&self) -> bool {
         true
+    }
+    /// The largest value one record can hold (the service's own limit must
+    /// not be larger).
+    fn max_value_len(&self) -> u64 {
+        u64::MAX
     }
 }
 // ANCHOR_END: trait
@@ -57,14 +59,13 @@ impl CommitLog for chapter_01::Log {
     fn sync(&self) -> Result<()> {
         Ok(chapter_01::Log::sync(self)?)
     }
-    fn flush(&self) -> Result<()> {
-        Ok(chapter_01::Log::flush(self)?)
-    }
     fn appends_wait_for_disk(&self) -> bool {
-        // Under `Os` an append is a copy into the log's buffer and, every
-        // 64 KiB, a write(2) to the page cache: microseconds. (A segment
-        // roll still syncs the sealed segment, once per segment.)
+        // Under `Os` an append is a write(2) to the page cache:
+        // microseconds. (Full segments are sealed in the background.)
         self.config().sync != chapter_01::SyncPolicy::Os
+    }
+    fn max_value_len(&self) -> u64 {
+        self.config().max_store_bytes - chapter_01::FRAME_OVERHEAD
     }
 }
 
@@ -84,11 +85,11 @@ impl<L: CommitLog> CommitLog for Arc<L> {
     fn sync(&self) -> Result<()> {
         (**self).sync()
     }
-    fn flush(&self) -> Result<()> {
-        (**self).flush()
-    }
     fn appends_wait_for_disk(&self) -> bool {
         (**self).appends_wait_for_disk()
+    }
+    fn max_value_len(&self) -> u64 {
+        (**self).max_value_len()
     }
 }
 

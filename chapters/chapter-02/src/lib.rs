@@ -9,8 +9,10 @@
 //! * [`commit_log`]: the [`CommitLog`] trait the service depends on, and
 //!   [`FollowableLog`], which wakes followers when records are appended.
 //! * [`service`]: [`LogService`], the four RPCs: unary `Produce` and
-//!   `Consume`, `ProduceStream` with group commit, and `ConsumeStream`, which
-//!   follows the log without polling.
+//!   `Consume`, `ProduceStream` with group commit in a two-stage pipeline,
+//!   and `ConsumeStream`, which follows the log without polling.
+//! * `budget` and [`stream`]: what a stream may buffer for a slow client,
+//!   and how it ends with the right status.
 //! * [`server`]: [`serve`], the entry point: a listener, a log and a
 //!   shutdown future, in the style of mini-redis.
 //! * [`client`]: [`connect`], a client for the service.
@@ -19,6 +21,7 @@
 //!   becomes a `tonic::Status` with google.rpc error details.
 
 pub mod api;
+mod budget;
 pub mod client;
 pub mod commit_log;
 pub mod echo;
@@ -26,6 +29,7 @@ pub mod error;
 pub mod server;
 pub mod service;
 pub mod status;
+pub mod stream;
 
 pub use client::connect;
 pub use commit_log::{CommitLog, FollowableLog};

@@ -21,6 +21,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::commit_log::{CommitLog, FollowableLog};
 use crate::error::Result;
 use crate::service::{LogService, ServiceConfig};
+use crate::status::CodecErrorLayer;
 
 // ANCHOR: serve
 /// Serves `log` on `listener` (plaintext) until `shutdown` completes, then
@@ -34,7 +35,7 @@ pub async fn serve<L: CommitLog>(
     log: L,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let service = LogService::new(Arc::new(FollowableLog::new(log)), ServiceConfig::default());
+    let service = LogService::new(Arc::new(FollowableLog::new(log)), ServiceConfig::default())?;
     serve_service(listener, service, shutdown).await
 }
 
@@ -49,7 +50,10 @@ pub async fn serve_service<L: CommitLog>(
 ) -> Result<()> {
     // Nagle's algorithm would hold small responses back waiting for more.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let router = Server::builder().add_service(service.clone().into_server());
+    let router = Server::builder()
+        .max_concurrent_streams(Some(service.config().max_concurrent_streams))
+        .layer(CodecErrorLayer)
+        .add_service(service.clone().into_server());
     serve_gracefully(&service, shutdown, |drain| {
         router.serve_with_incoming_shutdown(incoming, drain)
     })

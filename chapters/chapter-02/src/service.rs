@@ -2,13 +2,15 @@
 //!
 //! - `Produce` and `Consume` are unary: one request, one response.
 //! - `ProduceStream` reads requests as they come and appends the ones that
-//!   have already arrived *together*, as one batch: one lock, one write, one
-//!   sync for all of them (group commit). Each request still gets its own
-//!   response, in order.
+//!   have already arrived *together*, as one batch: one write, one sync for
+//!   all of them. While a batch is being appended, the next one is already
+//!   being read from the client (a two-stage pipeline). Each request still
+//!   gets its own response, in order.
 //! - `ConsumeStream` sends every record from an offset on, then waits at the
-//!   end of the log until an append wakes it. It sends through a *bounded*
-//!   channel: when a consumer reads slowly the channel fills, the task waits,
-//!   and the server never holds more than a few records for it (backpressure).
+//!   end of the log until an append wakes it. What it has read but the
+//!   client has not taken is bounded, in messages and in bytes (see
+//!   [`budget`](crate::budget)): a slow consumer holds back its own task,
+//!   not the server's memory.
 //!
 //! Appends may `fsync`, which blocks a thread for a while, so they run on
 //! tokio's blocking pool; reads come from the page cache and run inline.
@@ -20,13 +22,15 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::api::v1::log_server::{Log, LogServer};
 use crate::api::v1::{ConsumeRequest, ConsumeResponse, ProduceRequest, ProduceResponse, Record};
+use crate::budget::{MemoryBudget, Reservation};
 use crate::commit_log::{CommitLog, FollowableLog};
 use crate::error::{Error, Result};
+use crate::status::request_error;
+use crate::stream::{ResponseStream, StreamSender, response_stream};
 
 // ANCHOR: config
 /// Limits of the service.
@@ -40,6 +44,15 @@ pub struct ServiceConfig {
     pub max_batch_bytes: usize,
     /// How many responses a stream may have queued for a slow client.
     pub stream_buffer: usize,
+    /// How many bytes of records a stream may have queued for a slow client
+    /// (a larger record still goes, alone).
+    pub stream_buffer_bytes: usize,
+    /// How many bytes all streams together may have queued or waiting to be
+    /// appended; past it, streams wait.
+    pub total_buffer_bytes: usize,
+    /// How many calls one client connection may have open at once (HTTP/2's
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub max_concurrent_streams: u32,
     /// How long a graceful shutdown waits for calls in flight (a client that
     /// stopped reading would otherwise hold the server up forever).
     pub drain_timeout: Duration,
@@ -52,17 +65,72 @@ impl Default for ServiceConfig {
             max_batch_records: 1024,
             max_batch_bytes: 4 << 20,
             stream_buffer: 64,
+            stream_buffer_bytes: 1 << 20,
+            total_buffer_bytes: 256 << 20,
+            max_concurrent_streams: 128,
             drain_timeout: Duration::from_secs(10),
         }
     }
 }
 // ANCHOR_END: config
 
-/// The gRPC service. Cheap to clone: clones share the log and the shutdown signal.
+impl ServiceConfig {
+    /// Checks that the limits can work, with each other and with a log
+    /// whose records hold at most `max_value_len` bytes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the setting that is off.
+    pub fn validate(&self, max_value_len: u64) -> Result<()> {
+        let positive = [
+            ("max_record_bytes", self.max_record_bytes),
+            ("max_batch_records", self.max_batch_records),
+            ("max_batch_bytes", self.max_batch_bytes),
+            ("stream_buffer", self.stream_buffer),
+            ("stream_buffer_bytes", self.stream_buffer_bytes),
+            ("total_buffer_bytes", self.total_buffer_bytes),
+            (
+                "max_concurrent_streams",
+                self.max_concurrent_streams as usize,
+            ),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(Error::InvalidConfig(format!("{name} must be at least 1")));
+        }
+        for (name, value) in [
+            ("stream_buffer_bytes", self.stream_buffer_bytes),
+            ("total_buffer_bytes", self.total_buffer_bytes),
+            ("max_record_bytes", self.max_record_bytes),
+        ] {
+            if value > u32::MAX as usize {
+                return Err(Error::InvalidConfig(format!(
+                    "{name} is {value}, more than the {} this service can count",
+                    u32::MAX
+                )));
+            }
+        }
+        if self.max_record_bytes as u64 > max_value_len {
+            return Err(Error::InvalidConfig(format!(
+                "max_record_bytes is {}, but the log's segments hold values of at most {max_value_len} bytes",
+                self.max_record_bytes
+            )));
+        }
+        if self.stream_buffer_bytes > self.total_buffer_bytes {
+            return Err(Error::InvalidConfig(format!(
+                "stream_buffer_bytes ({}) is more than total_buffer_bytes ({})",
+                self.stream_buffer_bytes, self.total_buffer_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The gRPC service. Cheap to clone: clones share the log, the memory
+/// budget and the shutdown signal.
 #[derive(Debug)]
 pub struct LogService<L> {
     log: Arc<FollowableLog<L>>,
     config: Arc<ServiceConfig>,
+    budget: MemoryBudget,
     /// Becomes `true` when the server shuts down, to end open streams.
     stop: Arc<watch::Sender<bool>>,
 }
@@ -72,6 +140,7 @@ impl<L> Clone for LogService<L> {
         LogService {
             log: Arc::clone(&self.log),
             config: Arc::clone(&self.config),
+            budget: self.budget.clone(),
             stop: Arc::clone(&self.stop),
         }
     }
@@ -79,13 +148,19 @@ impl<L> Clone for LogService<L> {
 
 impl<L: CommitLog> LogService<L> {
     /// A service over `log`.
-    pub fn new(log: Arc<FollowableLog<L>>, config: ServiceConfig) -> Self {
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if `config` cannot work with `log` (see
+    /// [`ServiceConfig::validate`]).
+    pub fn new(log: Arc<FollowableLog<L>>, config: ServiceConfig) -> Result<Self> {
+        config.validate(log.log().max_value_len())?;
         let (stop, _) = watch::channel(false);
-        LogService {
+        Ok(LogService {
             log,
+            budget: MemoryBudget::new(config.total_buffer_bytes, config.stream_buffer_bytes),
             config: Arc::new(config),
             stop: Arc::new(stop),
-        }
+        })
     }
 
     /// The service's limits.
@@ -98,11 +173,14 @@ impl<L: CommitLog> LogService<L> {
         &self.log
     }
 
-    /// The tonic server for this service, accepting messages big enough for
-    /// the largest record (so an oversized one gets our clear
-    /// `INVALID_ARGUMENT`, not a transport error).
+    /// The tonic server for this service. It accepts messages a little
+    /// larger than the largest record (a request's framing), so that a
+    /// record just over the limit gets our clear `INVALID_ARGUMENT`; larger
+    /// messages are refused by tonic before they are read whole (and
+    /// [`CodecErrorLayer`](crate::status::CodecErrorLayer) gives that
+    /// refusal the same code).
     pub fn into_server(self) -> LogServer<Self> {
-        let limit = (self.config.max_record_bytes + 1024).max(4 << 20);
+        let limit = self.config.max_record_bytes + 1024;
         LogServer::new(self)
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit)
@@ -137,18 +215,17 @@ impl<L: CommitLog> LogService<L> {
     }
 
     // ANCHOR: append
-    /// Appends `values` as one batch, and hands them to the OS before
-    /// answering: an acknowledged record survives a crash of this process
-    /// under any sync policy (and a power loss under `Always`). An append
-    /// that may fsync runs on tokio's blocking pool; one that cannot runs
-    /// right here, since the trip to the pool and back would cost more than
-    /// the append itself.
+    /// Appends `values` as one batch. When it returns, the records are in
+    /// the operating system's hands (and on disk under `SyncPolicy::Always`),
+    /// and readers can see them; if it fails, none was appended. An append
+    /// that may fsync runs on tokio's blocking pool, where concurrent
+    /// appends meet in the log's commit queue and share one fsync; one that
+    /// cannot fsync runs right here, since the trip to the pool and back
+    /// would cost more than the append itself.
     async fn append(&self, values: Vec<Vec<u8>>) -> Result<Range<u64>> {
         let append = move |log: &FollowableLog<L>| {
             let slices: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
-            let offsets = log.append_batch(&slices)?;
-            log.log().flush()?;
-            Ok(offsets)
+            log.append_batch(&slices)
         };
         if !self.log.log().appends_wait_for_disk() {
             return append(&self.log);
@@ -197,7 +274,7 @@ impl<L: CommitLog> Log for LogService<L> {
     }
     // ANCHOR_END: unary
 
-    type ConsumeStreamStream = ReceiverStream<Result<ConsumeResponse, Status>>;
+    type ConsumeStreamStream = ResponseStream<ConsumeResponse>;
 
     // ANCHOR: consume_stream
     async fn consume_stream(
@@ -219,14 +296,15 @@ impl<L: CommitLog> Log for LogService<L> {
         if self.stopping() {
             return Err(Error::ShuttingDown.into());
         }
-        let (responses, receiver) = mpsc::channel(self.config.stream_buffer);
+        let (responses, stream) = response_stream(self.config.stream_buffer);
         tokio::spawn(self.clone().follow(start, responses));
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        Ok(Response::new(stream))
     }
     // ANCHOR_END: consume_stream
 
-    type ProduceStreamStream = ReceiverStream<Result<ProduceResponse, Status>>;
+    type ProduceStreamStream = ResponseStream<ProduceResponse>;
 
+    // ANCHOR: produce_stream
     async fn produce_stream(
         &self,
         request: Request<Streaming<ProduceRequest>>,
@@ -234,36 +312,60 @@ impl<L: CommitLog> Log for LogService<L> {
         if self.stopping() {
             return Err(Error::ShuttingDown.into());
         }
-        let (responses, receiver) = mpsc::channel(self.config.stream_buffer);
-        tokio::spawn(self.clone().group_commit(request.into_inner(), responses));
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        let (responses, stream) = response_stream(self.config.stream_buffer);
+        // The pipeline's two stages, joined by a channel that holds one
+        // batch: while one batch is appended, the next is read.
+        let (batches, to_append) = mpsc::channel(1);
+        tokio::spawn(self.clone().read_batches(request.into_inner(), batches));
+        tokio::spawn(self.clone().append_batches(to_append, responses));
+        Ok(Response::new(stream))
     }
+    // ANCHOR_END: produce_stream
+}
+
+/// One batch of a `ProduceStream`, on its way from the reader to the appender.
+struct Batch {
+    /// The values to append.
+    values: Vec<Vec<u8>>,
+    /// The batch's bytes, held in the service's budget until appended.
+    _reservation: Option<Reservation>,
+    /// How the stream ends after this batch's responses, if it does: an
+    /// invalid request, a request that could not be decoded, or shutdown.
+    end: Option<Status>,
 }
 
 impl<L: CommitLog> LogService<L> {
     // ANCHOR: follow
     /// Sends every record from `offset` on, for as long as the client listens.
-    async fn follow(
-        self,
-        mut offset: u64,
-        responses: mpsc::Sender<Result<ConsumeResponse, Status>>,
-    ) {
+    async fn follow(self, mut offset: u64, responses: StreamSender<ConsumeResponse>) {
         let mut stop = self.stop.subscribe();
+        let stream_budget = self.budget.stream();
         loop {
             // Sleep until a record at `offset` exists, the client hangs up,
             // or the server stops. No polling: an append wakes us.
             let next = tokio::select! {
                 next = self.log.wait_for(offset) => next,
                 () = responses.closed() => return,
-                () = stopped(&mut stop) => return announce_shutdown(&responses),
+                () = stopped(&mut stop) => return responses.end_with(Error::ShuttingDown.into()),
             };
             while offset < next {
-                let response = self.record_at(offset).map_err(Status::from);
-                let failed = response.is_err();
-                // Waits while the channel is full: a slow client holds back
-                // this task, not the server's memory.
-                if !send_or_stop(&responses, response, &mut stop).await || failed {
-                    return; // client gone, server stopping, or the error was sent
+                let response = match self.record_at(offset) {
+                    Ok(response) => response,
+                    Err(error) => return responses.end_with(error.into()),
+                };
+                let bytes = response.record.as_ref().map_or(0, |r| r.value.len());
+                // Wait while this stream (or the whole service) holds as many
+                // bytes as it may: a slow client holds back this task, not
+                // the server's memory.
+                let sent = tokio::select! {
+                    sent = async {
+                        let reservation = stream_budget.reserve(bytes).await;
+                        responses.send(response, Some(reservation)).await
+                    } => sent,
+                    () = stopped(&mut stop) => return responses.end_with(Error::ShuttingDown.into()),
+                };
+                if !sent {
+                    return; // the client went away
                 }
                 offset += 1;
             }
@@ -271,61 +373,94 @@ impl<L: CommitLog> LogService<L> {
     }
     // ANCHOR_END: follow
 
-    // ANCHOR: group_commit
-    /// Appends what the client streams, batching the requests that have
-    /// already arrived, and answers each request with its offset.
-    async fn group_commit(
+    // ANCHOR: read_batches
+    /// The pipeline's first stage: reads requests, gathers the ones that
+    /// have already arrived into a batch, checks them, and hands the batch
+    /// on. Ends at the client's end, at an invalid request, or at shutdown,
+    /// handing on the status the stream must end with.
+    async fn read_batches(
         self,
         mut requests: Streaming<ProduceRequest>,
-        responses: mpsc::Sender<Result<ProduceResponse, Status>>,
+        batches: mpsc::Sender<Batch>,
     ) {
         let mut stop = self.stop.subscribe();
         loop {
             // Wait for the next request (or the end of the stream, or shutdown).
             let first = tokio::select! {
                 request = requests.message() => request,
-                () = stopped(&mut stop) => return announce_shutdown(&responses),
+                () = stopped(&mut stop) => Err(Error::ShuttingDown.into()),
             };
-            let Ok(Some(first)) = first else {
-                return; // the client finished, or went away
-            };
-            // Then every request that is already here, without waiting.
-            let (batch, client_done) = self.gather(first, &mut requests);
-            let (values, invalid) = self.valid_prefix(batch);
-            let offsets = match values.is_empty() {
-                true => 0..0,
-                false => match self.append(values).await {
-                    Ok(offsets) => offsets,
-                    Err(error) => {
-                        send_or_stop(&responses, Err(error.into()), &mut stop).await;
-                        return;
-                    }
-                },
-            };
-            for offset in offsets {
-                if !send_or_stop(&responses, Ok(ProduceResponse { offset }), &mut stop).await {
-                    return;
+            let (values, end) = match first {
+                Ok(Some(first)) => {
+                    // Then every request that is already here, without waiting.
+                    let (gathered, read_error) = self.gather(first, &mut requests);
+                    let (values, invalid) = self.valid_prefix(gathered);
+                    (values, invalid.map(Status::from).or(read_error))
                 }
-            }
-            if let Some(error) = invalid {
-                send_or_stop(&responses, Err(error.into()), &mut stop).await;
-                return;
-            }
-            if client_done {
-                return;
+                Ok(None) => return, // the client finished
+                Err(status) => (Vec::new(), Some(request_error(status))),
+            };
+            let bytes = values.iter().map(Vec::len).sum();
+            let reservation = tokio::select! {
+                reservation = self.budget.reserve(bytes) => Some(reservation),
+                () = stopped(&mut stop) => None,
+            };
+            let ending = end.is_some() || reservation.is_none();
+            let end = end.or_else(|| reservation.is_none().then(|| Error::ShuttingDown.into()));
+            let batch = Batch {
+                values,
+                _reservation: reservation,
+                end,
+            };
+            if batches.send(batch).await.is_err() || ending {
+                return; // the appender stopped, or this batch ends the stream
             }
         }
     }
-    // ANCHOR_END: group_commit
+    // ANCHOR_END: read_batches
+
+    // ANCHOR: append_batches
+    /// The pipeline's second stage: appends each batch and answers each of
+    /// its requests with its offset, in order; then ends the stream as the
+    /// batch says.
+    async fn append_batches(
+        self,
+        mut batches: mpsc::Receiver<Batch>,
+        responses: StreamSender<ProduceResponse>,
+    ) {
+        let mut stop = self.stop.subscribe();
+        while let Some(batch) = batches.recv().await {
+            let offsets = match batch.values.is_empty() {
+                true => 0..0,
+                false => match self.append(batch.values).await {
+                    Ok(offsets) => offsets,
+                    Err(error) => return responses.end_with(error.into()),
+                },
+            };
+            for offset in offsets {
+                let sent = tokio::select! {
+                    sent = responses.send(ProduceResponse { offset }, None) => sent,
+                    () = stopped(&mut stop) => return responses.end_with(Error::ShuttingDown.into()),
+                };
+                if !sent {
+                    return; // the client went away
+                }
+            }
+            if let Some(status) = batch.end {
+                return responses.end_with(status);
+            }
+        }
+    }
+    // ANCHOR_END: append_batches
 
     // ANCHOR: gather
     /// `first`, and the requests that arrived with it (up to the batch
-    /// limits); and whether the client has finished sending.
+    /// limits); and the status to end with if the stream failed meanwhile.
     fn gather(
         &self,
         first: ProduceRequest,
         requests: &mut Streaming<ProduceRequest>,
-    ) -> (Vec<ProduceRequest>, bool) {
+    ) -> (Vec<ProduceRequest>, Option<Status>) {
         let mut batch = vec![first];
         let mut batch_bytes = 0;
         while batch.len() < self.config.max_batch_records
@@ -339,11 +474,12 @@ impl<L: CommitLog> LogService<L> {
                         .map_or(0, |record| record.value.len());
                     batch.push(request);
                 }
-                Some(Ok(None) | Err(_)) => return (batch, true),
-                None => break, // nothing more has arrived yet
+                // The client finished: the next read says so.
+                Some(Ok(None)) | None => break,
+                Some(Err(status)) => return (batch, Some(request_error(status))),
             }
         }
-        (batch, false)
+        (batch, None)
     }
     // ANCHOR_END: gather
 
@@ -361,26 +497,6 @@ impl<L: CommitLog> LogService<L> {
     }
 }
 
-/// Sends `item`, waiting for room in the channel, unless the server stops
-/// first. `false` when the stream is over (client gone, or server stopping).
-async fn send_or_stop<T>(
-    responses: &mpsc::Sender<T>,
-    item: T,
-    stop: &mut watch::Receiver<bool>,
-) -> bool {
-    tokio::select! {
-        sent = responses.send(item) => sent.is_ok(),
-        () = stopped(stop) => false,
-    }
-}
-
-/// Ends a stream at shutdown with `UNAVAILABLE`, if there is room to say so:
-/// a client that stopped reading has a full channel, and must not hold up
-/// the server's shutdown.
-fn announce_shutdown<T>(responses: &mpsc::Sender<Result<T, Status>>) {
-    let _ = responses.try_send(Err(Error::ShuttingDown.into()));
-}
-
 /// Completes when the server starts shutting down.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     // An error means the sender is gone, which only happens when the
@@ -388,7 +504,11 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
-/// Polls `future` once: its output if it is ready now, `None` if it would wait.
+// ANCHOR: ready_now
+/// Polls `future` once: its output if it is ready now, `None` if it would
+/// wait. (The no-op waker is never woken, which is fine: a future that is
+/// not ready is dropped, and the loop above waits properly for the next
+/// request with `.await`.)
 fn ready_now<F: Future>(future: F) -> Option<F::Output> {
     let future = pin!(future);
     match future.poll(&mut Context::from_waker(Waker::noop())) {
@@ -396,3 +516,4 @@ fn ready_now<F: Future>(future: F) -> Option<F::Output> {
         Poll::Pending => None,
     }
 }
+// ANCHOR_END: ready_now

@@ -152,7 +152,6 @@ async fn corruption_is_data_loss_without_paths() {
         .produce(produce_request("will be damaged"))
         .await
         .unwrap();
-    server.log.log().log.flush().unwrap();
     let store = server.dir.path().join("00000000000000000000.store");
     let mut bytes = std::fs::read(&store).unwrap();
     bytes[14] ^= 0xff;

@@ -222,7 +222,7 @@ impl Target {
         let dir = (!self.echo).then(|| tempfile::tempdir().unwrap());
         let service = dir.as_ref().map(|dir| {
             let log = chapter_01::Log::open(dir.path(), Config::default()).unwrap();
-            LogService::new(Arc::new(FollowableLog::new(log)), ServiceConfig::default())
+            LogService::new(Arc::new(FollowableLog::new(log)), ServiceConfig::default()).unwrap()
         });
         let server_tls = self.tls.as_ref().map(|tls| Arc::clone(&tls.server));
         // Spawned on the servers' runtime: the TLS accept loop and tonic's

@@ -13,19 +13,30 @@
 //!
 //! Each handshake runs in its own task with a timeout, so a slow (or
 //! malicious) client that never finishes its handshake cannot hold up
-//! others.
+//! others. And the accept loop never stops accepting: handshakes in
+//! progress are limited per client address and in total, and a connection
+//! over either limit is closed at once, so that a thousand idle sockets from
+//! one address cost that address its connections, not everyone else theirs:
+//!
+//! ```text
+//!   accept ─▶ slot for this address and in total? ─ no ─▶ close at once
+//!                          │ yes
+//!                          ▼
+//!               handshake (≤ 5 s) in its own task ─▶ tonic
+//! ```
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -33,12 +44,15 @@ use tonic::transport::server::Connected;
 
 use crate::identity::{Identity, Peer};
 
-/// How long a client may take to complete its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How many handshakes may be in progress at once. Past that, the loop stops
-/// accepting until one finishes: a flood of clients that never complete a
-/// handshake costs at most this many tasks and sockets.
+/// How long a client may take to complete its handshake (one or two round
+/// trips, and a signature or two: milliseconds, even across the world).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many handshakes may be in progress at once, in total: a flood of
+/// clients that never complete a handshake costs at most this many tasks
+/// and sockets.
 const MAX_HANDSHAKES: usize = 1024;
+/// How many of them may come from one IP address.
+const MAX_HANDSHAKES_PER_ADDRESS: usize = 32;
 
 /// An accepted, handshaken TLS connection and who is on the other end.
 #[derive(Debug)]
@@ -76,22 +90,23 @@ async fn accept_loop(
     acceptor: TlsAcceptor,
     connections: mpsc::Sender<io::Result<TlsConnection>>,
 ) {
-    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let slots = HandshakeSlots::default();
     loop {
-        // Wait for room for another handshake before accepting more.
-        let Ok(permit) = Arc::clone(&handshakes).acquire_owned().await else {
-            return; // never closed
-        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = connections.closed() => return, // the server stopped
         };
         match accepted {
             Ok((tcp, remote_addr)) => {
+                let Some(slot) = slots.take(remote_addr.ip()) else {
+                    // Dropping the socket closes it: over the limit.
+                    tracing::debug!(peer = %remote_addr, "too many handshakes in progress; connection closed");
+                    continue;
+                };
                 let (acceptor, connections) = (acceptor.clone(), connections.clone());
                 tokio::spawn(async move {
                     handshake(acceptor, tcp, remote_addr, connections).await;
-                    drop(permit);
+                    drop(slot);
                 });
             }
             Err(error) => {
@@ -103,6 +118,62 @@ async fn accept_loop(
         }
     }
 }
+
+// ANCHOR: slots
+/// Handshakes in progress, counted per client address and in total.
+#[derive(Debug, Clone, Default)]
+struct HandshakeSlots {
+    in_progress: Arc<Mutex<(usize, HashMap<IpAddr, usize>)>>,
+}
+
+/// One handshake's place; given back when dropped.
+#[derive(Debug)]
+struct Slot {
+    slots: HandshakeSlots,
+    address: IpAddr,
+}
+
+impl HandshakeSlots {
+    /// A slot for a handshake from `address`, if neither limit is reached.
+    fn take(&self, address: IpAddr) -> Option<Slot> {
+        let mut guard = self.lock();
+        let (total, per_address) = &mut *guard;
+        let mine = per_address.entry(address).or_default();
+        if *total >= MAX_HANDSHAKES || *mine >= MAX_HANDSHAKES_PER_ADDRESS {
+            if *mine == 0 {
+                per_address.remove(&address);
+            }
+            return None;
+        }
+        *mine += 1;
+        *total += 1;
+        Some(Slot {
+            slots: self.clone(),
+            address,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<IpAddr, usize>)> {
+        self.in_progress
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut guard = self.slots.lock();
+        let (total, per_address) = &mut *guard;
+        *total = total.saturating_sub(1);
+        if let Some(mine) = per_address.get_mut(&self.address) {
+            *mine -= 1;
+            if *mine == 0 {
+                per_address.remove(&self.address);
+            }
+        }
+    }
+}
+// ANCHOR_END: slots
 
 async fn handshake(
     acceptor: TlsAcceptor,

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use chapter_02::status::CodecErrorLayer;
 use chapter_02::{CommitLog, FollowableLog, LogService, ServiceConfig};
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
@@ -23,7 +24,7 @@ pub async fn serve_tls<L: CommitLog>(
     tls: Arc<ServerConfig>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let service = LogService::new(Arc::new(FollowableLog::new(log)), ServiceConfig::default());
+    let service = LogService::new(Arc::new(FollowableLog::new(log)), ServiceConfig::default())?;
     serve_tls_service(listener, service, tls, shutdown).await
 }
 
@@ -37,7 +38,10 @@ pub async fn serve_tls_service<L: CommitLog>(
     tls: Arc<ServerConfig>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let router = Server::builder().add_service(service.clone().into_server());
+    let router = Server::builder()
+        .max_concurrent_streams(Some(service.config().max_concurrent_streams))
+        .layer(CodecErrorLayer)
+        .add_service(service.clone().into_server());
     let incoming = tls_incoming(listener, tls);
     chapter_02::serve_gracefully(&service, shutdown, |drain| {
         router.serve_with_incoming_shutdown(incoming, drain)

@@ -55,6 +55,13 @@ pub enum Error {
         object: String,
     },
 
+    /// The caller asked for a method the service does not have.
+    #[error("{method} is not a method of this server")]
+    Unimplemented {
+        /// The request's path.
+        method: String,
+    },
+
     /// The policy engine failed while evaluating a request.
     #[error("evaluating the ACL failed: {0}")]
     Enforcement(String),

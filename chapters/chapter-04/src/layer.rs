@@ -2,12 +2,12 @@
 //! the service without touching it.
 //!
 //! For every request the layer reads the gRPC method from the HTTP/2 path
-//! (`/log.v1.Log/Produce`), maps it to an action, takes the caller's
-//! identity from the request's extensions (chapter 3 put it there at the
-//! handshake), and asks the [`Authorizer`]. A refused request is answered
-//! right here, with a status, before the service sees it: a denied stream is
-//! refused before a single record is read or written. The check runs once
-//! per call, not per streamed message.
+//! (`/log.v1.Log/Produce`), maps it to an action ([`Routes`]), takes the
+//! caller's identity from the request's extensions (chapter 3 put it there
+//! at the handshake), and asks the [`Authorizer`]. A refused request is
+//! answered right here, with a status, before the service sees it: a denied
+//! stream is refused before a single record is read or written. The check
+//! runs once per call, not per streamed message.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -20,69 +20,37 @@ use tower::{Layer, Service};
 
 use crate::authorizer::{Authorizer, OBJECT_LOG};
 use crate::error::Error;
+use crate::routes::{Route, Routes};
 
-/// The path prefix of the Log service's methods.
-const LOG_SERVICE: &str = "/log.v1.Log/";
-
-// ANCHOR: action
-/// What a request asks to do, as the ACL names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Append records: `Produce`, `ProduceStream`.
-    Produce,
-    /// Read records: `Consume`, `ConsumeStream`.
-    Consume,
-}
-
-impl Action {
-    /// The action's name in the policy.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Produce => "produce",
-            Action::Consume => "consume",
-        }
-    }
-}
-
-/// How the layer treats a request path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    /// A Log method, checked against the ACL as this action.
-    Log(Action),
-    /// A Log method with no action: denied whoever asks (default deny).
-    UnknownLogMethod,
-    /// Another service (gRPC health, reflection): no authorization needed.
-    NotTheLog,
-}
-
-fn route(path: &str) -> Route {
-    match path.strip_prefix(LOG_SERVICE) {
-        Some("Produce" | "ProduceStream") => Route::Log(Action::Produce),
-        Some("Consume" | "ConsumeStream") => Route::Log(Action::Consume),
-        Some(_) => Route::UnknownLogMethod,
-        None => Route::NotTheLog,
-    }
-}
-// ANCHOR_END: action
-
-/// A tower layer that authorizes every Log RPC with `A`.
+/// A tower layer that authorizes every RPC with `A`, by the [`Routes`].
 #[derive(Debug)]
 pub struct AuthorizationLayer<A> {
     authorizer: Arc<A>,
+    routes: Arc<Routes>,
 }
 
 impl<A> Clone for AuthorizationLayer<A> {
     fn clone(&self) -> Self {
         AuthorizationLayer {
             authorizer: Arc::clone(&self.authorizer),
+            routes: Arc::clone(&self.routes),
         }
     }
 }
 
 impl<A: Authorizer> AuthorizationLayer<A> {
-    /// A layer that asks `authorizer`.
+    /// A layer that asks `authorizer` about the Log service's RPCs
+    /// ([`Routes::log`]).
     pub fn new(authorizer: Arc<A>) -> Self {
-        AuthorizationLayer { authorizer }
+        AuthorizationLayer::with_routes(authorizer, Routes::log())
+    }
+
+    /// A layer that asks `authorizer` about the RPCs in `routes`.
+    pub fn with_routes(authorizer: Arc<A>, routes: Routes) -> Self {
+        AuthorizationLayer {
+            authorizer,
+            routes: Arc::new(routes),
+        }
     }
 }
 
@@ -93,6 +61,7 @@ impl<S, A> Layer<S> for AuthorizationLayer<A> {
         Authorization {
             inner,
             authorizer: Arc::clone(&self.authorizer),
+            routes: Arc::clone(&self.routes),
         }
     }
 }
@@ -102,6 +71,7 @@ impl<S, A> Layer<S> for AuthorizationLayer<A> {
 pub struct Authorization<S, A> {
     inner: S,
     authorizer: Arc<A>,
+    routes: Arc<Routes>,
 }
 
 impl<S: Clone, A> Clone for Authorization<S, A> {
@@ -109,6 +79,7 @@ impl<S: Clone, A> Clone for Authorization<S, A> {
         Authorization {
             inner: self.inner.clone(),
             authorizer: Arc::clone(&self.authorizer),
+            routes: Arc::clone(&self.routes),
         }
     }
 }
@@ -120,19 +91,25 @@ where
 {
     /// Whether the request may go on, or the error that refuses it.
     fn check(&self, path: &str, identity: Option<&Identity>) -> Result<(), Error> {
-        let action = match route(path) {
-            Route::NotTheLog => return Ok(()),
-            Route::Log(action) => Some(action),
-            Route::UnknownLogMethod => None,
-        };
+        let route = self.routes.route(path);
+        if route == Route::Open {
+            return Ok(());
+        }
         let subject = identity.ok_or(Error::Unauthenticated)?.as_str();
         let denied = |action: &str| Error::PermissionDenied {
             subject: subject.to_string(),
             action: action.to_string(),
             object: OBJECT_LOG.to_string(),
         };
-        let Some(action) = action else {
-            return Err(denied(path.strip_prefix(LOG_SERVICE).unwrap_or(path)));
+        let action = match route {
+            Route::Authorize(action) => action,
+            // Nothing to authorize, and nothing the service would do.
+            Route::UnknownMethod => {
+                return Err(Error::Unimplemented {
+                    method: path.to_string(),
+                });
+            }
+            Route::UnknownService | Route::Open => return Err(denied(path)),
         };
         match self
             .authorizer
@@ -177,6 +154,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::Action;
 
     /// An authorizer that allows exactly one (subject, action).
     struct Allow(&'static str, &'static str);
@@ -190,29 +168,14 @@ mod tests {
     fn check(path: &str, identity: Option<&str>) -> Result<(), Error> {
         let layer = Authorization {
             inner: (),
-            authorizer: Arc::new(Allow("root", "produce")),
+            authorizer: Arc::new(Allow("root", Action::PRODUCE.as_str())),
+            routes: Arc::new(Routes::log()),
         };
         layer.check(path, identity.map(Identity::new).as_ref())
     }
 
-    // Each Log RPC maps to its action; other services are not the ACL's business.
-    #[test]
-    fn maps_every_rpc_to_its_action() {
-        assert_eq!(route("/log.v1.Log/Produce"), Route::Log(Action::Produce));
-        assert_eq!(
-            route("/log.v1.Log/ProduceStream"),
-            Route::Log(Action::Produce)
-        );
-        assert_eq!(route("/log.v1.Log/Consume"), Route::Log(Action::Consume));
-        assert_eq!(
-            route("/log.v1.Log/ConsumeStream"),
-            Route::Log(Action::Consume)
-        );
-        assert_eq!(route("/log.v1.Log/Truncate"), Route::UnknownLogMethod);
-        assert_eq!(route("/grpc.health.v1.Health/Check"), Route::NotTheLog);
-    }
-
-    // Allowed, denied, unknown method and no identity, decided before the service runs.
+    // Allowed, denied, unknown method, unknown service and no identity,
+    // decided before the service runs.
     #[test]
     fn decides_before_the_service_runs() {
         assert!(check("/log.v1.Log/Produce", Some("root")).is_ok());
@@ -223,8 +186,16 @@ mod tests {
         let unknown = check("/log.v1.Log/Truncate", Some("root")).unwrap_err();
         assert_eq!(
             unknown.to_string(),
-            "root is not permitted to Truncate to *"
+            "/log.v1.Log/Truncate is not a method of this server"
         );
+        assert!(matches!(
+            check("/log.v1.Log/Truncate", None),
+            Err(Error::Unauthenticated)
+        ));
+        assert!(matches!(
+            check("/raft.v1.Raft/Vote", Some("root")),
+            Err(Error::PermissionDenied { .. })
+        ));
         assert!(matches!(
             check("/log.v1.Log/Produce", None),
             Err(Error::Unauthenticated)

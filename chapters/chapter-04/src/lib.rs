@@ -6,6 +6,7 @@
 //!
 //! * [`authorizer`]: the [`Authorizer`] trait and [`CasbinAuthorizer`], an
 //!   ACL loaded from `policies/model.conf` and `policies/policy.csv`.
+//! * [`routes`]: [`Routes`], which RPC needs which [`Action`]; default deny.
 //! * [`layer`]: [`AuthorizationLayer`], which maps each RPC to an action
 //!   and refuses what the ACL does not allow before the service sees it.
 //! * [`server`]: [`serve`], chapter 3's mutual-TLS server with the layer in
@@ -16,10 +17,12 @@
 pub mod authorizer;
 pub mod error;
 pub mod layer;
+pub mod routes;
 pub mod server;
 pub mod status;
 
 pub use authorizer::{Authorizer, CasbinAuthorizer, OBJECT_LOG};
 pub use error::{Error, Result};
-pub use layer::{Action, AuthorizationLayer};
+pub use layer::AuthorizationLayer;
+pub use routes::{Action, Route, Routes};
 pub use server::serve;

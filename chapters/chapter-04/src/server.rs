@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use chapter_02::status::CodecErrorLayer;
 use chapter_02::{CommitLog, FollowableLog, LogService, ServiceConfig};
 use chapter_03::tls_incoming;
 use rustls::ServerConfig;
@@ -26,9 +27,12 @@ pub async fn serve<L: CommitLog, A: Authorizer>(
     authorizer: Arc<A>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let service = LogService::new(Arc::new(FollowableLog::new(log)), ServiceConfig::default());
+    let service = LogService::new(Arc::new(FollowableLog::new(log)), ServiceConfig::default())
+        .map_err(chapter_03::Error::from)?;
     let router = Server::builder()
+        .max_concurrent_streams(Some(service.config().max_concurrent_streams))
         .layer(AuthorizationLayer::new(authorizer))
+        .layer(CodecErrorLayer)
         .add_service(service.clone().into_server());
     let incoming = tls_incoming(listener, tls);
     chapter_02::serve_gracefully(&service, shutdown, |drain| {

@@ -39,6 +39,9 @@ impl From<Error> for Status {
                 details.set_localized_message("en-US", message.clone());
                 Status::with_error_details(Code::PermissionDenied, message, details)
             }
+            Error::Unimplemented { method } => {
+                Status::unimplemented(Error::Unimplemented { method }.to_string())
+            }
             // Fail closed: an ACL that cannot be evaluated allows nothing.
             Error::Enforcement(_) => Status::internal("authorization could not be decided"),
             Error::File { .. } | Error::Model { .. } | Error::Policy { .. } | Error::Server(_) => {

@@ -31,10 +31,10 @@ impl CommitLog for MeteredLog {
     fn sync(&self) -> chapter_02::Result<()> {
         self.0.sync()
     }
-    fn flush(&self) -> chapter_02::Result<()> {
-        self.0.flush()
-    }
     fn appends_wait_for_disk(&self) -> bool {
         self.0.appends_wait_for_disk()
+    }
+    fn max_value_len(&self) -> u64 {
+        self.0.max_value_len()
     }
 }

@@ -101,7 +101,7 @@ pub async fn serve(
     let service = LogService::new(
         Arc::new(FollowableLog::new(MeteredLog(Arc::clone(&log)))),
         service_config,
-    );
+    )?;
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in ["", LOG_SERVICE_NAME] {
         health

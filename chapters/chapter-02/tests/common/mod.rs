@@ -40,8 +40,8 @@ impl CommitLog for CountingLog {
     fn sync(&self) -> chapter_02::Result<()> {
         Ok(self.log.sync()?)
     }
-    fn flush(&self) -> chapter_02::Result<()> {
-        Ok(self.log.flush()?)
+    fn max_value_len(&self) -> u64 {
+        self.log.max_value_len()
     }
     fn appends_wait_for_disk(&self) -> bool {
         self.log.appends_wait_for_disk()
@@ -70,7 +70,7 @@ impl TestServer {
             log,
             reads: AtomicU64::new(0),
         }));
-        let service = LogService::new(Arc::clone(&log), config);
+        let service = LogService::new(Arc::clone(&log), config).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, stop) = oneshot::channel();

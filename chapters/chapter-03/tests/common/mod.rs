@@ -62,7 +62,7 @@ impl TlsServer {
         let log = Arc::new(FollowableLog::new(
             Log::open(dir.path(), Config::default()).unwrap(),
         ));
-        let service = LogService::new(Arc::clone(&log), ServiceConfig::default());
+        let service = LogService::new(Arc::clone(&log), ServiceConfig::default()).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let tls = server_config(files).unwrap();
