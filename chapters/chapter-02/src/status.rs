@@ -130,9 +130,7 @@ pub fn request_error(status: Status) -> Status {
             .filter_map(|word| word.parse().ok())
             .collect();
         let description = match numbers[..] {
-            [found, limit] => {
-                format!("the request is {found} bytes; a request may be at most {limit} bytes")
-            }
+            [found, limit] => format!("{found} bytes, and a request may be at most {limit}"),
             _ => sizes.to_string(),
         };
         let details = ErrorDetails::with_bad_request_violation("record.value", description.clone());

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use chapter_02::ServiceConfig;
-use chapter_02::api::v1::ProduceRequest;
+use chapter_02::api::v1::{ProduceRequest, ProduceResponse};
 use common::{TestServer, consume_request, produce_request};
 use tonic::Status;
 use tonic_types::StatusExt;
@@ -168,4 +168,108 @@ async fn corruption_is_data_loss_without_paths() {
     code: DataLoss
     message: the stored record failed its integrity check (byte 0 of its segment: checksum mismatch: stored 0x7bfb9b86, computed 0x7b653fb5)
     ");
+}
+
+// ANCHOR: oversized_requests
+// A request larger than any record could be (5 MiB here) is refused by
+// tonic before it is read whole; it still gets INVALID_ARGUMENT naming the
+// limit, not the OUT_OF_RANGE tonic reports (our code for offsets), in a
+// unary call and in a stream, where it ends the stream after the records
+// before it instead of ending it with OK.
+#[tokio::test]
+async fn an_oversized_request_is_invalid_argument_naming_the_limit() {
+    let mut server = TestServer::start().await;
+    let huge = vec![0u8; 5 << 20];
+    let status = server
+        .client
+        .produce(produce_request(huge.clone()))
+        .await
+        .unwrap_err();
+    insta::assert_snapshot!(describe(&status), @r"
+    code: InvalidArgument
+    message: the request is too large: 5242890 bytes, and a request may be at most 1049600
+    bad_request: record.value: 5242890 bytes, and a request may be at most 1049600
+    ");
+
+    let requests = vec![produce_request("fine"), produce_request(huge)];
+    let mut responses = server
+        .client
+        .produce_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(responses.message().await.unwrap().unwrap().offset, 0);
+    let end = responses.message().await.unwrap_err();
+    assert_eq!(end.code(), tonic::Code::InvalidArgument, "{end:?}");
+    assert_eq!(server.log.log().log.next_offset(), 1);
+}
+// ANCHOR_END: oversized_requests
+
+/// A message that is not a `ProduceRequest` on the wire: its field 1 is a
+/// number where a `Record` (bytes) must be.
+#[derive(Clone, PartialEq, prost::Message)]
+struct NotAProduceRequest {
+    #[prost(uint64, tag = "1")]
+    record: u64,
+}
+
+// Bytes that do not decode as the request are the client's fault:
+// INVALID_ARGUMENT, not the INTERNAL tonic reports.
+#[tokio::test]
+async fn an_undecodable_request_is_invalid_argument() {
+    let server = TestServer::start().await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static("/log.v1.Log/Produce");
+    let codec = tonic_prost::ProstCodec::<NotAProduceRequest, ProduceResponse>::default();
+    let status = grpc
+        .unary(
+            tonic::Request::new(NotAProduceRequest { record: 7 }),
+            path,
+            codec,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status
+            .message()
+            .starts_with("the request is not a valid message"),
+        "{}",
+        status.message()
+    );
+}
+
+// A storage failure keeps the operating system's words (here EPERM: the
+// store is immutable), without the server's paths.
+#[tokio::test]
+async fn a_storage_failure_keeps_the_os_error_without_paths() {
+    let mut server = TestServer::start().await;
+    let store = server.dir.path().join("00000000000000000000.store");
+    let immutable = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(&store)
+        .status()
+        .unwrap();
+    assert!(immutable.success(), "chattr +i needs root (CI has it)");
+    let status = server
+        .client
+        .produce(produce_request("refused"))
+        .await
+        .unwrap_err();
+    std::process::Command::new("chattr")
+        .arg("-i")
+        .arg(&store)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), tonic::Code::Internal);
+    assert_eq!(
+        status.message(),
+        "storage failure while writing store: Operation not permitted (os error 1)"
+    );
 }

@@ -6,11 +6,13 @@
 mod common;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chapter_02::ServiceConfig;
 use chapter_02::api::v1::ProduceRequest;
 use common::{TestServer, consume_request, produce_request};
+use rstest::rstest;
 use tokio_stream::StreamExt;
 use tonic::Code;
 
@@ -413,4 +415,68 @@ async fn shutdown_is_not_held_up_by_clients_that_stopped_reading() {
     shutdown
         .expect("serve returned despite the stalled clients")
         .expect("serve returned Ok");
+}
+
+// ANCHOR: shutdown_race
+// A shutdown that comes while a consume stream waits for a client that is
+// not reading (its buffer full) still ends the stream with UNAVAILABLE,
+// after every record already buffered: never with OK, which would tell the
+// client it had reached the end.
+#[tokio::test]
+async fn a_shutdown_while_the_client_is_not_reading_ends_with_unavailable() {
+    let mut server = TestServer::start().await;
+    let value = vec![3u8; 4096];
+    let requests: Vec<ProduceRequest> = (0..2000).map(|_| produce_request(value.clone())).collect();
+    let responses = server
+        .client
+        .produce_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(responses.collect::<Vec<_>>().await.len(), 2000);
+    let mut stalled = server
+        .client
+        .consume_stream(consume_request(0))
+        .await
+        .unwrap()
+        .into_inner();
+    stalled.next().await.unwrap().unwrap();
+    // Wait until the server has filled what it may buffer, then stop it.
+    let mut reads = server.reads();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = server.reads();
+        if now == reads {
+            break;
+        }
+        reads = now;
+    }
+    let shutdown = tokio::spawn(async move { server.shut_down().await });
+    let mut received = 1;
+    let end = loop {
+        match stalled.next().await {
+            Some(Ok(_)) => received += 1,
+            Some(Err(status)) => break status,
+            None => panic!("the stream ended with OK after {received} records"),
+        }
+    };
+    assert_eq!(end.code(), Code::Unavailable, "{end:?}");
+    assert!(received < 2000, "it ended early, as the server stopped");
+    shutdown.await.unwrap().unwrap();
+}
+// ANCHOR_END: shutdown_race
+
+// Limits that cannot work are refused when the service is made, each
+// naming its setting.
+#[rstest]
+#[case::no_stream_buffer(ServiceConfig { stream_buffer: 0, ..ServiceConfig::default() }, "stream_buffer must be at least 1")]
+#[case::no_records(ServiceConfig { max_record_bytes: 0, ..ServiceConfig::default() }, "max_record_bytes must be at least 1")]
+#[case::records_larger_than_segments(ServiceConfig { max_record_bytes: 2 << 30, ..ServiceConfig::default() }, "the log's segments hold values of at most 1073741812 bytes")]
+#[case::stream_over_total(ServiceConfig { stream_buffer_bytes: 2 << 20, total_buffer_bytes: 1 << 20, ..ServiceConfig::default() }, "is more than total_buffer_bytes")]
+fn unusable_service_configs_are_refused(#[case] config: ServiceConfig, #[case] message: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = chapter_01::Log::open(dir.path(), chapter_01::Config::default()).unwrap();
+    let error = chapter_02::LogService::new(Arc::new(chapter_02::FollowableLog::new(log)), config)
+        .unwrap_err();
+    assert!(error.to_string().contains(message), "{error}");
 }

@@ -198,3 +198,48 @@ async fn denial_details_decode_on_the_client() {
     "#
     );
 }
+
+// ANCHOR: unknown_methods
+// A method the Log service does not have is UNIMPLEMENTED for anyone who
+// may reach the server (not PERMISSION_DENIED, which would send them to an
+// operator to change a policy that cannot help); a service the server does
+// not offer is denied. Neither reaches the service.
+#[rstest]
+#[case::root_unknown_method("root", "/log.v1.Log/Nope", Code::Unimplemented)]
+#[case::nobody_unknown_method("nobody", "/log.v1.Log/Nope", Code::Unimplemented)]
+#[case::root_unknown_service("root", "/raft.v1.Raft/Vote", Code::PermissionDenied)]
+#[tokio::test]
+async fn unknown_methods_and_services(
+    #[case] name: &str,
+    #[case] path: &'static str,
+    #[case] code: Code,
+) {
+    let server = AclServer::start(&cert("ca.pem")).await;
+    let config = chapter_03::client_config(
+        &cert("ca.pem"),
+        Some((
+            &cert(&format!("{name}-client.pem")),
+            &cert(&format!("{name}-client-key.pem")),
+        )),
+    )
+    .unwrap();
+    let channel = chapter_03::client::tls_channel(server.addr, config, "localhost")
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<
+        chapter_02::api::v1::ConsumeRequest,
+        chapter_02::api::v1::ConsumeResponse,
+    >::default();
+    let status = grpc
+        .unary(
+            tonic::Request::new(consume_request(0)),
+            http::uri::PathAndQuery::from_static(path),
+            codec,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), code, "{status:?}");
+}
+// ANCHOR_END: unknown_methods
