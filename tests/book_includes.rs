@@ -511,7 +511,6 @@ fn normalize(path: &Path) -> PathBuf {
 const NOT_YET_CONVERTED: &[&str] = &[
     "chapter-01.md",
     "chapter-02.md",
-    "chapter-03.md",
     "chapter-04.md",
     "chapter-05.md",
 ];

@@ -33,6 +33,7 @@ use tonic::transport::server::Connected;
 
 use crate::identity::{Identity, Peer};
 
+// ANCHOR: connection
 /// How long a client may take to complete its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many handshakes may be in progress at once. Past that, the loop stops
@@ -53,6 +54,7 @@ impl TlsConnection {
         &self.peer
     }
 }
+// ANCHOR_END: connection
 
 // ANCHOR: incoming
 /// The TLS connections accepted on `listener`, for tonic's
@@ -70,7 +72,9 @@ pub fn tls_incoming(
     ));
     ReceiverStream::new(incoming)
 }
+// ANCHOR_END: incoming
 
+// ANCHOR: accept_loop
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
@@ -103,7 +107,9 @@ async fn accept_loop(
         }
     }
 }
+// ANCHOR_END: accept_loop
 
+// ANCHOR: handshake
 async fn handshake(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
@@ -129,6 +135,8 @@ async fn handshake(
             return;
         }
     };
+    // ANCHOR_END: handshake
+    // ANCHOR: peer_once
     // The verifier has checked the chain, dates and usage: the leaf
     // certificate's subject can be trusted.
     let leaf = stream
@@ -147,8 +155,9 @@ async fn handshake(
     };
     let _ = connections.send(Ok(connection)).await;
 }
-// ANCHOR_END: incoming
+// ANCHOR_END: peer_once
 
+// ANCHOR: connected
 impl Connected for TlsConnection {
     type ConnectInfo = Peer;
 
@@ -156,6 +165,7 @@ impl Connected for TlsConnection {
         self.peer.clone()
     }
 }
+// ANCHOR_END: connected
 
 impl AsyncRead for TlsConnection {
     fn poll_read(
