@@ -65,6 +65,7 @@ fn route(path: &str) -> Route {
 }
 // ANCHOR_END: action
 
+// ANCHOR: layer
 /// A tower layer that authorizes every Log RPC with `A`.
 #[derive(Debug)]
 pub struct AuthorizationLayer<A> {
@@ -96,13 +97,16 @@ impl<S, A> Layer<S> for AuthorizationLayer<A> {
         }
     }
 }
+// ANCHOR_END: layer
 
+// ANCHOR: authorization
 /// The service the layer wraps around the inner one.
 #[derive(Debug)]
 pub struct Authorization<S, A> {
     inner: S,
     authorizer: Arc<A>,
 }
+// ANCHOR_END: authorization
 
 impl<S: Clone, A> Clone for Authorization<S, A> {
     fn clone(&self) -> Self {
@@ -149,6 +153,7 @@ where
 }
 // ANCHOR_END: check
 
+// ANCHOR: service
 impl<S, A, B> Service<http::Request<B>> for Authorization<S, A>
 where
     S: Service<http::Request<B>, Response = http::Response<Body>>,
@@ -173,11 +178,13 @@ where
         }
     }
 }
+// ANCHOR_END: service
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    // ANCHOR: allow_one
     /// An authorizer that allows exactly one (subject, action).
     struct Allow(&'static str, &'static str);
 
@@ -194,6 +201,7 @@ mod tests {
         };
         layer.check(path, identity.map(Identity::new).as_ref())
     }
+    // ANCHOR_END: allow_one
 
     // Each Log RPC maps to its action; other services are not the ACL's business.
     #[test]
@@ -212,6 +220,7 @@ mod tests {
         assert_eq!(route("/grpc.health.v1.Health/Check"), Route::NotTheLog);
     }
 
+    // ANCHOR: decides
     // Allowed, denied, unknown method and no identity, decided before the service runs.
     #[test]
     fn decides_before_the_service_runs() {
@@ -234,4 +243,5 @@ mod tests {
             "health needs no identity"
         );
     }
+    // ANCHOR_END: decides
 }
