@@ -41,6 +41,7 @@ pub trait CommitLog: Send + Sync + 'static {
 }
 // ANCHOR_END: trait
 
+// ANCHOR: log_impl
 impl CommitLog for chapter_01::Log {
     fn append_batch(&self, values: &[&[u8]]) -> Result<Range<u64>> {
         Ok(chapter_01::Log::append_batch(self, values)?)
@@ -67,6 +68,7 @@ impl CommitLog for chapter_01::Log {
         self.config().sync != chapter_01::SyncPolicy::Os
     }
 }
+// ANCHOR_END: log_impl
 
 impl<L: CommitLog> CommitLog for Arc<L> {
     fn append_batch(&self, values: &[&[u8]]) -> Result<Range<u64>> {
@@ -112,7 +114,9 @@ impl<L: CommitLog> FollowableLog<L> {
     pub fn log(&self) -> &L {
         &self.log
     }
+    // ANCHOR_END: followable
 
+    // ANCHOR: followable_append
     /// Appends `values` and wakes every follower waiting for them.
     ///
     /// # Errors
@@ -134,7 +138,9 @@ impl<L: CommitLog> FollowableLog<L> {
         });
         offsets
     }
+    // ANCHOR_END: followable_append
 
+    // ANCHOR: wait_for
     /// Waits until the record at `offset` exists, and returns the log's next
     /// offset (greater than `offset`). Returns at once if it already exists.
     pub async fn wait_for(&self, offset: u64) -> u64 {
@@ -148,4 +154,4 @@ impl<L: CommitLog> FollowableLog<L> {
         }
     }
 }
-// ANCHOR_END: followable
+// ANCHOR_END: wait_for

@@ -58,6 +58,7 @@ impl Default for ServiceConfig {
 }
 // ANCHOR_END: config
 
+// ANCHOR: service
 /// The gRPC service. Cheap to clone: clones share the log and the shutdown signal.
 #[derive(Debug)]
 pub struct LogService<L> {
@@ -87,6 +88,7 @@ impl<L: CommitLog> LogService<L> {
             stop: Arc::new(stop),
         }
     }
+    // ANCHOR_END: service
 
     /// The service's limits.
     pub fn config(&self) -> &ServiceConfig {
@@ -98,6 +100,7 @@ impl<L: CommitLog> LogService<L> {
         &self.log
     }
 
+    // ANCHOR: into_server
     /// The tonic server for this service, accepting messages big enough for
     /// the largest record (so an oversized one gets our clear
     /// `INVALID_ARGUMENT`, not a transport error).
@@ -107,7 +110,9 @@ impl<L: CommitLog> LogService<L> {
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit)
     }
+    // ANCHOR_END: into_server
 
+    // ANCHOR: shutdown_hooks
     /// Ends every open stream (with `UNAVAILABLE`) and refuses new ones: the
     /// first step of a graceful shutdown, since a following `ConsumeStream`
     /// would otherwise never finish.
@@ -123,7 +128,9 @@ impl<L: CommitLog> LogService<L> {
         let log = Arc::clone(&self.log);
         tokio::task::spawn_blocking(move || log.log().sync()).await?
     }
+    // ANCHOR_END: shutdown_hooks
 
+    // ANCHOR: value_of
     /// The record's value, if there is a record and it is not too large.
     fn value_of(&self, request: ProduceRequest) -> Result<Vec<u8>> {
         let value = request.record.ok_or(Error::MissingRecord)?.value;
@@ -135,6 +142,7 @@ impl<L: CommitLog> LogService<L> {
         }
         Ok(value)
     }
+    // ANCHOR_END: value_of
 
     // ANCHOR: append
     /// Appends `values` as one batch, and hands them to the OS before
@@ -158,6 +166,7 @@ impl<L: CommitLog> LogService<L> {
     }
     // ANCHOR_END: append
 
+    // ANCHOR: record_at
     fn record_at(&self, offset: u64) -> Result<ConsumeResponse> {
         let value = self.log.log().read(offset)?;
         Ok(ConsumeResponse {
@@ -173,6 +182,7 @@ impl<L: CommitLog> LogService<L> {
     fn stopping(&self) -> bool {
         *self.stop.borrow()
     }
+    // ANCHOR_END: record_at
 }
 
 #[tonic::async_trait]
@@ -225,6 +235,7 @@ impl<L: CommitLog> Log for LogService<L> {
     }
     // ANCHOR_END: consume_stream
 
+    // ANCHOR: produce_stream
     type ProduceStreamStream = ReceiverStream<Result<ProduceResponse, Status>>;
 
     async fn produce_stream(
@@ -238,6 +249,7 @@ impl<L: CommitLog> Log for LogService<L> {
         tokio::spawn(self.clone().group_commit(request.into_inner(), responses));
         Ok(Response::new(ReceiverStream::new(receiver)))
     }
+    // ANCHOR_END: produce_stream
 }
 
 impl<L: CommitLog> LogService<L> {
@@ -302,6 +314,8 @@ impl<L: CommitLog> LogService<L> {
                     }
                 },
             };
+            // ANCHOR_END: group_commit
+            // ANCHOR: group_commit_answer
             for offset in offsets {
                 if !send_or_stop(&responses, Ok(ProduceResponse { offset }), &mut stop).await {
                     return;
@@ -316,7 +330,7 @@ impl<L: CommitLog> LogService<L> {
             }
         }
     }
-    // ANCHOR_END: group_commit
+    // ANCHOR_END: group_commit_answer
 
     // ANCHOR: gather
     /// `first`, and the requests that arrived with it (up to the batch
@@ -347,6 +361,7 @@ impl<L: CommitLog> LogService<L> {
     }
     // ANCHOR_END: gather
 
+    // ANCHOR: valid_prefix
     /// The values of the valid requests before the first invalid one, and
     /// that one's error: it ends the stream after their responses.
     fn valid_prefix(&self, batch: Vec<ProduceRequest>) -> (Vec<Vec<u8>>, Option<Error>) {
@@ -359,8 +374,10 @@ impl<L: CommitLog> LogService<L> {
         }
         (values, None)
     }
+    // ANCHOR_END: valid_prefix
 }
 
+// ANCHOR: send_or_stop
 /// Sends `item`, waiting for room in the channel, unless the server stops
 /// first. `false` when the stream is over (client gone, or server stopping).
 async fn send_or_stop<T>(
@@ -373,7 +390,9 @@ async fn send_or_stop<T>(
         () = stopped(stop) => false,
     }
 }
+// ANCHOR_END: send_or_stop
 
+// ANCHOR: stopped
 /// Ends a stream at shutdown with `UNAVAILABLE`, if there is room to say so:
 /// a client that stopped reading has a full channel, and must not hold up
 /// the server's shutdown.
@@ -387,7 +406,9 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     // service is dropped: stop as well.
     let _ = stop.wait_for(|stopping| *stopping).await;
 }
+// ANCHOR_END: stopped
 
+// ANCHOR: ready_now
 /// Polls `future` once: its output if it is ready now, `None` if it would wait.
 fn ready_now<F: Future>(future: F) -> Option<F::Output> {
     let future = pin!(future);
@@ -396,3 +417,4 @@ fn ready_now<F: Future>(future: F) -> Option<F::Output> {
         Poll::Pending => None,
     }
 }
+// ANCHOR_END: ready_now

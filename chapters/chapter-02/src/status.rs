@@ -47,6 +47,8 @@ impl From<Error> for Status {
                 details.set_localized_message(LOCALE, message.clone());
                 Status::with_error_details(Code::OutOfRange, message, details)
             }
+            // ANCHOR_END: status
+            // ANCHOR: status_invalid
             Error::RecordTooLarge { len, max } => {
                 let description = format!("the value is {len} bytes; the maximum is {max}");
                 let details = ErrorDetails::with_bad_request_violation("record.value", description);
@@ -65,6 +67,8 @@ impl From<Error> for Status {
                     details,
                 )
             }
+            // ANCHOR_END: status_invalid
+            // ANCHOR: status_rest
             Error::Log(chapter_01::Error::Corrupt {
                 position, problem, ..
             }) => Status::data_loss(format!(
@@ -84,8 +88,9 @@ impl From<Error> for Status {
         }
     }
 }
-// ANCHOR_END: status
+// ANCHOR_END: status_rest
 
+// ANCHOR: without_paths
 /// The message of a storage error that may name a file, without the file.
 fn without_paths(error: &chapter_01::Error) -> String {
     match error {
@@ -96,3 +101,4 @@ fn without_paths(error: &chapter_01::Error) -> String {
         _ => "see the server's log".to_string(),
     }
 }
+// ANCHOR_END: without_paths
