@@ -204,9 +204,18 @@ fn book_shows_the_insecure_warning() {
 }
 
 // `proglog serve -h`: every setting, with its variable and default.
+// Unwrapped: when clap's `wrap_help` feature is on (the workspace's
+// dependencies turn it on when they are built together), help is wrapped
+// to the terminal or to `COLUMNS`, else to 100 columns; a wide `COLUMNS`
+// makes the help the same either way.
 #[test]
 fn book_shows_the_help_of_serve() {
-    let help = cli(&["serve", "-h"], None);
+    let help = binary()
+        .command(&["serve", "-h"])
+        .env("COLUMNS", "1000")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert!(help.status.success());
     assert_output("serve_help", &stdout(&help));
 }
