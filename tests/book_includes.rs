@@ -20,13 +20,38 @@
 //! `ANCHOR: name` and `ANCHOR_END: name` lines (or with nothing between them),
 //! or a line range outside the file.
 //!
-//! The checker's own tests, below the book test, build small books in
+//! A second check holds the pages to the rules for listings (book/CONTRIBUTING.md),
+//! so that a reader can follow a page and trust what it shows:
+//!
+//! - **Every listing is captioned.** A fenced block that includes a file is
+//!   preceded by `<span class="caption">Listing N-M: ...</span>`, where `N`
+//!   is the chapter (from the page's name, `chapter-NN.md`), `M` counts the
+//!   page's listings from 1, and the text names each included file, in
+//!   backticks, relative to the repository root.
+//! - **No Rust listing is a wall.** A `rust` block shows at most
+//!   [`MAX_RUST_LISTING_LINES`] lines; a longer function is split with more
+//!   anchors, and the prose walks through each part.
+//! - **Output cannot drift.** A block of output (`text`, no language, and
+//!   the lines of a `console` session that are not `$ ` commands) is either
+//!   included from `CRATE/tests/output/NAME.txt`, a file that a test in
+//!   `CRATE/tests/` names and compares with what the code really prints
+//!   (`tests/support/book_output.rs`), or is marked as illustrative in its
+//!   info string (`text,illustrative`), which the book's stylesheet shows
+//!   the reader. A hand-drawn diagram is `text,diagram`.
+//!
+//! Pages listed in [`NOT_YET_CONVERTED`] are exempt from the second check.
+//!
+//! The checker's own tests, below the book tests, build small books in
 //! temporary directories and show that each kind of problem is reported.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 use std::fs;
 use std::path::{Component, Path, PathBuf};
+
+// The shared rules for output files: where they live, what names them.
+#[path = "support/book_output.rs"]
+mod book_output;
 
 /// The book's sources, relative to the repository root.
 const BOOK_SRC: &str = "book/src";
@@ -52,13 +77,48 @@ fn every_include_in_the_book_resolves() {
     );
 }
 
+/// Every listing in the book has a numbered caption naming its file, no
+/// Rust listing is a wall, and every block of output is included from a
+/// file a test checks, or marked as illustrative.
+#[test]
+fn every_listing_is_captioned_and_every_output_is_checked() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let report = check_listings(&root.join(BOOK_SRC), root);
+    assert!(
+        report.problems.is_empty(),
+        "{} problem(s) with the listings in {BOOK_SRC}:\n{}",
+        report.problems.len(),
+        report.describe(root),
+    );
+    assert!(
+        report.pages > 0,
+        "found no pages to check under {BOOK_SRC}: has the book moved?"
+    );
+}
+
+/// The pages exempt from the listing rules exist: an exemption for a page
+/// that was renamed or removed would silently exempt nothing.
+#[test]
+fn exempt_pages_exist() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(BOOK_SRC);
+    for page in NOT_YET_CONVERTED {
+        assert!(
+            src.join(page).is_file(),
+            "{page} is exempt but not in {BOOK_SRC}"
+        );
+    }
+}
+
 // The checker
 
 /// What checking a book found.
 #[derive(Debug, Default)]
 struct Report {
-    /// How many include directives were checked.
+    /// How many include directives (or, for the listing rules, how many
+    /// listings) were checked.
     includes: usize,
+    /// How many pages the listing rules were applied to.
+    pages: usize,
     /// Every one that does not resolve, and every page that could not be read.
     problems: Vec<Problem>,
 }
@@ -443,6 +503,365 @@ fn normalize(path: &Path) -> PathBuf {
     normal
 }
 
+// The listings and the output they show
+
+/// Pages that do not follow the listing rules yet: chapter 1's page is being
+/// rewritten (issue 11). Remove a page from here once it is converted; the
+/// test `exempt_pages_exist` fails if one of them is gone.
+const NOT_YET_CONVERTED: &[&str] = &["chapter-01.md"];
+
+/// The most lines a listing of Rust may show: a longer one is split with
+/// more anchors, so that prose can walk through each part.
+const MAX_RUST_LISTING_LINES: usize = 40;
+
+/// The word in a fence's info string that marks its output as illustrative:
+/// ```` ```text,illustrative ````. The book's stylesheet labels such blocks
+/// for the reader (`book/listings.css`).
+const ILLUSTRATIVE: &str = "illustrative";
+
+/// The word in a fence's info string that marks a text block as a diagram:
+/// drawn by hand, not output of a program.
+const DIAGRAM: &str = "diagram";
+
+/// Languages whose blocks hold output (no language at all counts too).
+const OUTPUT_LANGUAGES: &[&str] = &["", "text", "txt", "output", "log", "plain", "plaintext"];
+
+/// Languages whose blocks are a terminal session: `$ ` lines are commands,
+/// every other line is output. (`sh`, `bash` and `shell` blocks are scripts
+/// unless one of their lines starts with `$ `.)
+const SESSION_LANGUAGES: &[&str] = &["console", "shell-session"];
+const SCRIPT_LANGUAGES: &[&str] = &["sh", "bash", "shell"];
+
+/// A fenced code block of a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fence {
+    /// The 1-based line of the opening fence.
+    line: usize,
+    /// The info string: `rust,ignore`, `text,illustrative`, ...
+    info: String,
+    /// The lines between the fences, as written.
+    body: Vec<String>,
+}
+
+impl Fence {
+    /// The language: the info string's first word, lower case.
+    fn language(&self) -> String {
+        self.words().first().cloned().unwrap_or_default()
+    }
+
+    /// Whether the info string carries `word` after the language.
+    fn has(&self, word: &str) -> bool {
+        self.words().iter().skip(1).any(|w| w == word)
+    }
+
+    fn words(&self) -> Vec<String> {
+        self.info
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|word| !word.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    }
+}
+
+/// The fenced code blocks of a page (```` ``` ```` or `~~~`, indented or
+/// not, as in list items); an unclosed fence runs to the end of the page.
+fn find_fences(markdown: &str) -> Vec<Fence> {
+    let mut fences = Vec::new();
+    let mut open: Option<(char, usize, Fence)> = None;
+    for (number, line) in markdown.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let marker = trimmed.chars().next().filter(|c| *c == '`' || *c == '~');
+        let run = marker.map_or(0, |c| trimmed.chars().take_while(|x| *x == c).count());
+        match &mut open {
+            None => {
+                if let Some(c) = marker
+                    && run >= 3
+                {
+                    let info = trimmed[run..].trim().to_string();
+                    let fence = Fence {
+                        line: number + 1,
+                        info,
+                        body: Vec::new(),
+                    };
+                    open = Some((c, run, fence));
+                }
+            }
+            Some((c, length, fence)) => {
+                if marker == Some(*c) && run >= *length && trimmed[run..].trim().is_empty() {
+                    let (_, _, fence) = open.take().unwrap_or_else(|| unreachable!());
+                    fences.push(fence);
+                } else {
+                    fence.body.push(line.to_string());
+                }
+            }
+        }
+    }
+    if let Some((_, _, fence)) = open {
+        fences.push(fence);
+    }
+    fences
+}
+
+/// The chapter number of a page named `chapter-NN.md`.
+fn chapter_number(page: &Path) -> Option<u32> {
+    page.file_stem()?
+        .to_str()?
+        .strip_prefix("chapter-")?
+        .parse()
+        .ok()
+}
+
+/// A caption line, `<span class="caption">Listing N-M: ...</span>`: its
+/// numbers and its text.
+fn caption(line: &str) -> Option<(u32, u32, &str)> {
+    let text = line
+        .trim()
+        .strip_prefix("<span class=\"caption\">Listing ")?
+        .strip_suffix("</span>")?;
+    let (numbers, _) = text.split_once(':')?;
+    let (chapter, listing) = numbers.split_once('-')?;
+    Some((chapter.parse().ok()?, listing.parse().ok()?, text))
+}
+
+/// Checks the listings of every converted page under `src` (see the
+/// module's documentation): captions, output that is checked or marked, and
+/// the length of Rust listings. Paths in captions are relative to `root`.
+fn check_listings(src: &Path, root: &Path) -> Report {
+    let mut report = Report::default();
+    let mut pages = Vec::new();
+    if let Err(message) = markdown_files(src, &mut pages) {
+        report.problems.push(Problem {
+            page: src.to_path_buf(),
+            line: 0,
+            directive: String::new(),
+            message,
+        });
+    }
+    pages.sort();
+    for page in pages {
+        let exempt = page
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| NOT_YET_CONVERTED.contains(&name));
+        if exempt {
+            continue;
+        }
+        match fs::read_to_string(&page) {
+            Ok(markdown) => {
+                let (listings, problems) = check_page_listings(&page, &markdown, root);
+                report.pages += 1;
+                report.includes += listings;
+                report.problems.extend(problems);
+            }
+            Err(error) => report.problems.push(Problem {
+                page,
+                line: 0,
+                directive: String::new(),
+                message: format!("cannot read the page: {error}"),
+            }),
+        }
+    }
+    report
+}
+
+/// Checks the fences of one page; returns how many listings (fences with an
+/// include) it has, and what is wrong.
+fn check_page_listings(page: &Path, markdown: &str, root: &Path) -> (usize, Vec<Problem>) {
+    let base = page.parent().unwrap_or(Path::new(""));
+    let lines: Vec<&str> = markdown.lines().collect();
+    let chapter = chapter_number(page);
+    let mut problems = Vec::new();
+    let mut listings = 0;
+    for fence in find_fences(markdown) {
+        let mut problem = |message: String| {
+            problems.push(Problem {
+                page: page.to_path_buf(),
+                line: fence.line,
+                directive: format!("```{}", fence.info),
+                message,
+            })
+        };
+        let includes: Vec<(usize, Include)> = fence
+            .body
+            .iter()
+            .enumerate()
+            .flat_map(|(n, line)| find_includes(line).into_iter().map(move |i| (n, i)))
+            .collect();
+        let targets: Vec<PathBuf> = includes
+            .iter()
+            .map(|(_, include)| normalize(&base.join(&include.path)))
+            .collect();
+
+        // Every listing has a numbered caption naming its files.
+        if !includes.is_empty() {
+            listings += 1;
+            let before = lines[..fence.line - 1]
+                .iter()
+                .rev()
+                .find(|line| !line.trim().is_empty());
+            match before.and_then(|line| caption(line)) {
+                None => problem(format!(
+                    "a listing without a caption: the line before it must be \
+                     `<span class=\"caption\">Listing {}-{listings}: `FILE` ...</span>`",
+                    chapter.map_or("N".to_string(), |n| n.to_string())
+                )),
+                Some((number, listing, text)) => {
+                    if chapter.is_some_and(|chapter| chapter != number)
+                        || listing != listings as u32
+                    {
+                        problem(format!(
+                            "caption \"Listing {number}-{listing}\": expected Listing {}-{listings} \
+                             (listings are numbered in order, from 1, by chapter)",
+                            chapter.unwrap_or(number)
+                        ));
+                    }
+                    for target in &targets {
+                        let shown = target.strip_prefix(root).unwrap_or(target);
+                        let named = format!("`{}`", shown.display());
+                        if !text.contains(&named) {
+                            problem(format!(
+                                "the caption \"{text}\" does not name the file it shows, {named}"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+
+        // A Rust listing is short enough to be walked through.
+        if fence.language() == "rust" {
+            let shown: usize = includes
+                .iter()
+                .zip(&targets)
+                .filter_map(|((_, include), target)| shown_lines(target, &include.part))
+                .sum();
+            if shown > MAX_RUST_LISTING_LINES {
+                problem(format!(
+                    "a Rust listing of {shown} lines: split it with more anchors, at most \
+                     {MAX_RUST_LISTING_LINES} lines each, and walk through each part"
+                ));
+            }
+        }
+
+        // Output is included from a checked file, or marked.
+        if fence.has(ILLUSTRATIVE) || fence.has(DIAGRAM) {
+            continue;
+        }
+        let language = fence.language();
+        let session = SESSION_LANGUAGES.contains(&language.as_str())
+            || (SCRIPT_LANGUAGES.contains(&language.as_str())
+                && fence
+                    .body
+                    .iter()
+                    .any(|line| line.trim_start().starts_with("$ ")));
+        if !session && !OUTPUT_LANGUAGES.contains(&language.as_str()) {
+            continue; // code, a script, a configuration file
+        }
+        let mut continued = false;
+        let mut unchecked = 0;
+        for (n, line) in fence.body.iter().enumerate() {
+            let text = line.trim();
+            let command = session && (continued || text.starts_with("$ ") || text == "$");
+            continued = command && text.ends_with('\\');
+            if text.is_empty() || command {
+                continue;
+            }
+            let included: Vec<&PathBuf> = includes
+                .iter()
+                .zip(&targets)
+                .filter(|((at, _), _)| *at == n)
+                .map(|(_, target)| target)
+                .collect();
+            if included.is_empty() {
+                unchecked += 1;
+            }
+            for target in included {
+                if let Err(message) = check_output_file(target) {
+                    problem(message);
+                }
+            }
+        }
+        if unchecked > 0 {
+            problem(format!(
+                "{unchecked} line(s) of output typed into the page: include the output from a \
+                 file under a crate's `tests/output/` that a test compares with the real output \
+                 (tests/support/book_output.rs), or mark the block `{language},{ILLUSTRATIVE}`"
+            ));
+        }
+    }
+    (listings, problems)
+}
+
+/// Checks that an included file of output is one a test checks: it is
+/// `CRATE/tests/output/NAME.txt`, and a test file of `CRATE/tests/` names
+/// it (`"NAME"`).
+fn check_output_file(target: &Path) -> Result<(), String> {
+    let not_checked = |why: &str| {
+        format!(
+            "{} is shown as output, but {why}: output comes from `CRATE/tests/output/NAME.txt`, \
+             which a test in `CRATE/tests/` compares with what the code prints",
+            target.display()
+        )
+    };
+    let dir = target
+        .parent()
+        .ok_or_else(|| not_checked("it has no directory"))?;
+    if !dir.ends_with(book_output::OUTPUT_DIR)
+        || target.extension().and_then(|e| e.to_str()) != Some(book_output::OUTPUT_EXTENSION)
+    {
+        return Err(not_checked("it is not in a `tests/output/` directory"));
+    }
+    let name = target
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .ok_or_else(|| not_checked("its name is not text"))?;
+    let tests = dir
+        .parent()
+        .ok_or_else(|| not_checked("it has no tests/ directory"))?;
+    let quoted = format!("\"{name}\"");
+    let named = fs::read_dir(tests)
+        .map_err(|error| not_checked(&format!("{} cannot be listed: {error}", tests.display())))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "rs"))
+        .any(|path| fs::read_to_string(path).is_ok_and(|text| text.contains(&quoted)));
+    if !named {
+        return Err(not_checked(&format!(
+            "no test in {} names it ({quoted})",
+            tests.display()
+        )));
+    }
+    Ok(())
+}
+
+/// How many lines an include shows (`None` if the file cannot be read).
+fn shown_lines(target: &Path, part: &Part) -> Option<usize> {
+    let source = fs::read_to_string(target).ok()?;
+    let lines: Vec<&str> = source.lines().collect();
+    let marker = |line: &&&str| {
+        anchor_name(line, "ANCHOR:").is_some() || anchor_name(line, "ANCHOR_END:").is_some()
+    };
+    Some(match part {
+        Part::Whole => lines.iter().filter(|line| !marker(line)).count(),
+        Part::Anchor(name) => {
+            let start = lines
+                .iter()
+                .position(|line| anchor_name(line, "ANCHOR:") == Some(name))?;
+            let length = lines[start + 1..]
+                .iter()
+                .position(|line| anchor_name(line, "ANCHOR_END:") == Some(name))?;
+            lines[start + 1..start + 1 + length]
+                .iter()
+                .filter(|line| !marker(line))
+                .count()
+        }
+        Part::Lines { first, last } => {
+            let first = first.unwrap_or(1);
+            let last = last.unwrap_or(lines.len());
+            (last + 1).saturating_sub(first)
+        }
+    })
+}
+
 // The checker's own tests
 
 /// A small book in a temporary directory: `src/` holding pages, beside a
@@ -697,4 +1116,204 @@ fn finds_anchor_markers_in_any_comment_style() {
         anchor_name("// ANCHOR: append_batch", "ANCHOR:"),
         Some("append_batch")
     );
+}
+
+// The listing rules' own tests
+
+impl Book {
+    /// The listing problems, one line each, paths relative to the book.
+    fn listing_problems(&self) -> Vec<String> {
+        check_listings(&self.dir.path().join("src"), self.dir.path())
+            .problems
+            .iter()
+            .map(|problem| problem.render(self.dir.path()))
+            .collect()
+    }
+
+    /// A crate `code/` with an output file `tests/output/NAME.txt` that the
+    /// test `tests/out.rs` names.
+    fn checked_output(&self, name: &str) -> &Book {
+        self.file(&format!("code/tests/output/{name}.txt"), "some output\n")
+            .file(
+                "code/tests/out.rs",
+                &format!("fn t() {{ assert_output(\"{name}\", \"some output\"); }}\n"),
+            )
+    }
+}
+
+/// Captioned listings, output included from checked files, command lines,
+/// illustrative output, diagrams and pasted configuration all pass.
+#[test]
+fn accepts_captioned_listings_and_checked_output() {
+    let book = Book::new();
+    book.checked_output("greeting").page(
+        "chapter-07.md",
+        "# Seven\n\n\
+         <span class=\"caption\">Listing 7-1: `code/lib.rs`, a greeting</span>\n\n\
+         ```rust,ignore\n{{#include ../code/lib.rs:greet}}\n```\n\n\
+         <span class=\"caption\">Listing 7-2: what `code/tests/output/greeting.txt` holds</span>\n\n\
+         ```console\n$ cargo run \\\n    --release\n{{#include ../code/tests/output/greeting.txt}}\n```\n\n\
+         ```console\n$ cargo test -p seven\n```\n\n\
+         ```text,illustrative\n2026-01-01 a log line from one run\n```\n\n\
+         ```text,diagram\nclient ──▶ server\n```\n\n\
+         ```toml\nkey = \"value\"\n```\n\n\
+         ```sh\nmake certs\n```\n",
+    );
+    assert_eq!(book.listing_problems(), Vec::<String>::new());
+}
+
+/// A listing without a caption, with a caption out of order, or with one
+/// that does not name its file is reported.
+#[test]
+fn reports_listings_without_a_proper_caption() {
+    let book = Book::new();
+    book.page(
+        "chapter-07.md",
+        "```rust,ignore\n{{#include ../code/lib.rs:greet}}\n```\n\n\
+         <span class=\"caption\">Listing 7-3: `code/lib.rs`</span>\n\n\
+         ```rust,ignore\n{{#include ../code/lib.rs:greet}}\n```\n\n\
+         <span class=\"caption\">Listing 6-3: the greeting</span>\n\n\
+         ```rust,ignore\n{{#include ../code/lib.rs:greet}}\n```\n",
+    );
+    let problems = book.listing_problems();
+    let expected = [
+        "src/chapter-07.md:1: ```rust,ignore: a listing without a caption: the line before it must be `<span class=\"caption\">Listing 7-1: `FILE` ...</span>`",
+        "src/chapter-07.md:7: ```rust,ignore: caption \"Listing 7-3\": expected Listing 7-2 (listings are numbered in order, from 1, by chapter)",
+        "src/chapter-07.md:13: ```rust,ignore: caption \"Listing 6-3\": expected Listing 7-3 (listings are numbered in order, from 1, by chapter)",
+        "src/chapter-07.md:13: ```rust,ignore: the caption \"6-3: the greeting\" does not name the file it shows, `code/lib.rs`",
+    ];
+    assert_eq!(problems, expected);
+}
+
+/// Output typed into a page is reported: in a text block, in a block with
+/// no language, and as the output lines of a console session or of a shell
+/// block with prompts.
+#[test]
+fn reports_output_typed_into_the_page() {
+    let book = Book::new();
+    book.page(
+        "chapter-07.md",
+        "```text\nerror: something\n```\n\n\
+         ```\nplain\n```\n\n\
+         ```console\n$ proglog produce hello\n0\n```\n\n\
+         ```sh\n$ ls\nCargo.toml\n```\n",
+    );
+    let problems = book.listing_problems();
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    assert!(
+        problems[0]
+            .starts_with("src/chapter-07.md:1: ```text: 1 line(s) of output typed into the page"),
+        "{}",
+        problems[0]
+    );
+    assert!(problems[1].starts_with("src/chapter-07.md:5: ```: 1 line(s)"));
+    assert!(
+        problems[2].starts_with("src/chapter-07.md:9: ```console: 1 line(s)")
+            && problems[2].ends_with("or mark the block `console,illustrative`"),
+        "{}",
+        problems[2]
+    );
+    assert!(problems[3].starts_with("src/chapter-07.md:14: ```sh: 1 line(s)"));
+}
+
+/// An included file shown as output must be a `tests/output/*.txt` file
+/// that a test names; anything else is reported.
+#[test]
+fn reports_output_that_no_test_checks() {
+    let book = Book::new();
+    book.checked_output("named")
+        .file("code/tests/output/orphan.txt", "nobody compares me\n")
+        .page(
+            "chapter-07.md",
+            "<span class=\"caption\">Listing 7-1: `code/tests/output/orphan.txt`</span>\n\n\
+             ```text\n{{#include ../code/tests/output/orphan.txt}}\n```\n\n\
+             <span class=\"caption\">Listing 7-2: `code/lib.rs`</span>\n\n\
+             ```text\n{{#include ../code/lib.rs}}\n```\n\n\
+             <span class=\"caption\">Listing 7-3: `code/tests/output/named.txt`</span>\n\n\
+             ```text\n{{#include ../code/tests/output/named.txt}}\nand a line typed by hand\n```\n",
+        );
+    let problems = book.listing_problems();
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        problems[0].contains("code/tests/output/orphan.txt is shown as output, but no test in code/tests names it (\"orphan\")"),
+        "{}",
+        problems[0]
+    );
+    assert!(
+        problems[1].contains(
+            "code/lib.rs is shown as output, but it is not in a `tests/output/` directory"
+        ),
+        "{}",
+        problems[1]
+    );
+    assert!(
+        problems[2].contains("1 line(s) of output typed into the page"),
+        "{}",
+        problems[2]
+    );
+}
+
+/// A Rust listing over the limit is reported, counting only the lines
+/// mdBook shows; a long listing in another language is not.
+#[test]
+fn reports_a_rust_listing_that_is_a_wall() {
+    let book = Book::new();
+    let long: String = (0..MAX_RUST_LISTING_LINES + 1)
+        .map(|n| format!("let x{n} = {n};\n"))
+        .collect();
+    book.file(
+        "code/long.rs",
+        &format!(
+            "// ANCHOR: long\n// ANCHOR: inner\n{long}// ANCHOR_END: inner\n// ANCHOR_END: long\n"
+        ),
+    )
+    .page(
+        "chapter-07.md",
+        "<span class=\"caption\">Listing 7-1: `code/long.rs`</span>\n\n\
+         ```rust,ignore\n{{#include ../code/long.rs:long}}\n```\n\n\
+         <span class=\"caption\">Listing 7-2: `code/long.rs`</span>\n\n\
+         ```text,illustrative\n{{#include ../code/long.rs:long}}\n```\n",
+    );
+    assert_eq!(
+        book.listing_problems(),
+        [format!(
+            "src/chapter-07.md:3: ```rust,ignore: a Rust listing of {} lines: split it with more anchors, at most {MAX_RUST_LISTING_LINES} lines each, and walk through each part",
+            MAX_RUST_LISTING_LINES + 1
+        )]
+    );
+}
+
+/// Pages not yet converted are not held to the listing rules.
+#[test]
+fn skips_pages_not_yet_converted() {
+    let book = Book::new();
+    book.page(NOT_YET_CONVERTED[0], "```text\ntyped by hand\n```\n");
+    assert_eq!(book.listing_problems(), Vec::<String>::new());
+}
+
+/// Fences are found indented (in list items), with tildes, with longer
+/// closing fences, and unclosed at the end of the page.
+#[test]
+fn finds_fences_as_markdown_does() {
+    let markdown = "text\n\
+                    \n   ```text\n   inside a list item\n   ```\n\
+                    ~~~console\n$ ls\n~~~~\n\
+                    ````rust,ignore\n```\nstill inside\n````\n\
+                    ```sh\nunclosed\n";
+    let fences = find_fences(markdown);
+    let summary: Vec<(usize, &str, usize)> = fences
+        .iter()
+        .map(|fence| (fence.line, fence.info.as_str(), fence.body.len()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (3, "text", 1),
+            (6, "console", 1),
+            (9, "rust,ignore", 2),
+            (13, "sh", 1)
+        ]
+    );
+    assert_eq!(fences[2].language(), "rust");
+    assert!(fences[2].has("ignore"));
 }

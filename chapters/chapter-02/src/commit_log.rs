@@ -43,6 +43,7 @@ pub trait CommitLog: Send + Sync + 'static {
 }
 // ANCHOR_END: trait
 
+// ANCHOR: log_impl
 impl CommitLog for chapter_01::Log {
     fn append_batch(&self, values: &[&[u8]]) -> Result<Range<u64>> {
         Ok(chapter_01::Log::append_batch(self, values)?)
@@ -68,6 +69,7 @@ impl CommitLog for chapter_01::Log {
         self.config().max_store_bytes - chapter_01::FRAME_OVERHEAD
     }
 }
+// ANCHOR_END: log_impl
 
 impl<L: CommitLog> CommitLog for Arc<L> {
     fn append_batch(&self, values: &[&[u8]]) -> Result<Range<u64>> {
@@ -113,7 +115,9 @@ impl<L: CommitLog> FollowableLog<L> {
     pub fn log(&self) -> &L {
         &self.log
     }
+    // ANCHOR_END: followable
 
+    // ANCHOR: followable_append
     /// Appends `values` and wakes every follower waiting for them.
     ///
     /// # Errors
@@ -135,7 +139,9 @@ impl<L: CommitLog> FollowableLog<L> {
         });
         offsets
     }
+    // ANCHOR_END: followable_append
 
+    // ANCHOR: wait_for
     /// Waits until the record at `offset` exists, and returns the log's next
     /// offset (greater than `offset`). Returns at once if it already exists.
     pub async fn wait_for(&self, offset: u64) -> u64 {
@@ -149,4 +155,4 @@ impl<L: CommitLog> FollowableLog<L> {
         }
     }
 }
-// ANCHOR_END: followable
+// ANCHOR_END: wait_for

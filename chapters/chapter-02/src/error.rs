@@ -1,6 +1,7 @@
 //! What can go wrong in the service, in one enum. The [`status`](crate::status)
 //! module turns each variant into the gRPC status a client sees.
 
+// ANCHOR: error
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -40,6 +41,7 @@ pub enum Error {
     #[error("a storage task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
+// ANCHOR_END: error
 
 /// An error and its chain of causes on one line: tonic's transport errors
 /// say only "transport error" at the top, and the reason is further down.

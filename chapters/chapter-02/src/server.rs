@@ -61,8 +61,10 @@ pub async fn serve_service<L: CommitLog>(
 }
 // ANCHOR_END: serve
 
+// ANCHOR: drain_signal
 /// The future tonic waits on before it stops accepting and drains.
 pub type DrainSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
+// ANCHOR_END: drain_signal
 
 // ANCHOR: serve_gracefully
 /// Runs the tonic server that `serve` builds (passing it the [`DrainSignal`]

@@ -49,6 +49,7 @@ fn describe(status: &Status) -> String {
     out
 }
 
+// ANCHOR: out_of_range
 // Consume past the end: OUT_OF_RANGE with the offsets a client needs to
 // choose another one.
 #[tokio::test]
@@ -65,6 +66,7 @@ async fn consume_out_of_range_details() {
     localized_message: [en-US] offset 7 is out of range: the log holds offsets 0..3
     "#);
 }
+// ANCHOR_END: out_of_range
 
 // A consume stream that would start past the end: the same details.
 #[tokio::test]

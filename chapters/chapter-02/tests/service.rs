@@ -16,6 +16,7 @@ use rstest::rstest;
 use tokio_stream::StreamExt;
 use tonic::Code;
 
+// ANCHOR: produce_consume
 // Produce returns an offset; Consume at that offset returns the record.
 #[tokio::test]
 async fn produce_then_consume_succeeds() {
@@ -41,6 +42,7 @@ async fn produce_then_consume_succeeds() {
         (&b"hello world"[..], 0)
     );
 }
+// ANCHOR_END: produce_consume
 
 // Consuming past the end is OUT_OF_RANGE (the Go book sends code 404, which
 // clients see as UNKNOWN).
@@ -92,6 +94,7 @@ async fn produce_stream_and_consume_stream_succeed() {
     }
 }
 
+// ANCHOR: follower
 // A consumer at the end of the log waits without polling: while nothing is
 // appended the service does not touch the log; an append wakes it and the
 // record arrives.
@@ -124,6 +127,7 @@ async fn a_follower_receives_a_later_record_without_polling() {
     assert_eq!(record.record.unwrap().value, b"appended later");
     assert_eq!(server.reads(), 1, "one append, one read");
 }
+// ANCHOR_END: follower
 
 // Eight producers stream 1,000 records each at once: every offset is handed
 // out once, 0..8000 with no gap, and each reads back with its own value.
@@ -229,6 +233,7 @@ async fn invalid_produce_requests_are_refused_and_write_nothing() {
     );
 }
 
+// ANCHOR: invalid_in_stream
 // In a stream, the requests before an invalid one are appended and answered;
 // the invalid one ends the stream with INVALID_ARGUMENT.
 #[tokio::test]
@@ -257,6 +262,7 @@ async fn an_invalid_request_ends_a_produce_stream_after_the_valid_ones() {
     );
     assert_eq!(server.log.log().log.next_offset(), 2);
 }
+// ANCHOR_END: invalid_in_stream
 
 // A consume stream may start at the next offset (it waits), but not past it
 // and not below the lowest offset.
@@ -287,6 +293,7 @@ async fn consume_stream_start_must_be_in_the_log_or_at_its_end() {
     );
 }
 
+// ANCHOR: never_reads
 // A consumer that never reads does not make the server read the whole log
 // into memory: the bounded channel and HTTP/2 flow control hold the sender
 // back after a window's worth of records.
@@ -323,6 +330,7 @@ async fn a_consumer_that_never_reads_holds_the_server_back() {
         received += 1;
     }
 }
+// ANCHOR_END: never_reads
 
 // Shutdown ends an open consume stream and a half-finished produce stream
 // with UNAVAILABLE, answers what was sent, and syncs the log.
@@ -360,6 +368,7 @@ async fn graceful_shutdown_ends_open_streams_cleanly() {
         0
     );
 
+    // ANCHOR: shutdown_verdict
     // `requests` stays open: the produce stream is half-finished.
     let serve_result = tokio::time::timeout(Duration::from_secs(10), server.shut_down()).await;
     serve_result
@@ -374,6 +383,7 @@ async fn graceful_shutdown_ends_open_streams_cleanly() {
         Code::Unavailable
     );
     drop(requests);
+    // ANCHOR_END: shutdown_verdict
 }
 
 // Clients that stop reading cannot hold the server up: shutdown drains for

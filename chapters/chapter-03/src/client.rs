@@ -19,6 +19,7 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use crate::error::{Error, Result};
 use crate::tls::client_config;
 
+// ANCHOR: client_files
 /// Where the client's CA and (optional) certificate and key are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientTlsFiles {
@@ -27,6 +28,7 @@ pub struct ClientTlsFiles {
     /// The client's certificate and private key (PEM), if it has one.
     pub identity: Option<(PathBuf, PathBuf)>,
 }
+// ANCHOR_END: client_files
 
 // ANCHOR: connect_tls
 /// Connects to the service at `addr` over mutual TLS, expecting the server's

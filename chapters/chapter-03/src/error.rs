@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+// ANCHOR: file_errors
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -40,7 +41,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    // ANCHOR_END: file_errors
 
+    // ANCHOR: other_errors
     /// The private key is not the key of the certificate.
     #[error("private key file {} does not match the certificate in {}", key.display(), cert.display())]
     KeyMismatch {
@@ -77,3 +80,4 @@ impl From<tonic::transport::Error> for Error {
         Error::Service(chapter_02::Error::Transport(error))
     }
 }
+// ANCHOR_END: other_errors

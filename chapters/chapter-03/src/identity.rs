@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+// ANCHOR: identity
 /// The identity of a caller: its certificate's Common Name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Identity(String);
@@ -34,6 +35,7 @@ impl Identity {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    // ANCHOR_END: identity
 
     // ANCHOR: from_certificate
     /// The Common Name of a DER-encoded certificate; `None` when it has no
@@ -46,6 +48,7 @@ impl Identity {
     }
     // ANCHOR_END: from_certificate
 
+    // ANCHOR: lookup
     /// The caller's identity, from the extensions of a request (an
     /// `http::Request` in a tower layer, or a `tonic::Request` in a handler).
     pub fn from_extensions(extensions: &http::Extensions) -> Option<&Identity> {
@@ -57,6 +60,7 @@ impl Identity {
         Identity::from_extensions(request.extensions())
     }
 }
+// ANCHOR_END: lookup
 
 impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -64,6 +68,7 @@ impl fmt::Display for Identity {
     }
 }
 
+// ANCHOR: peer
 /// What the server knows about the other end of a connection. tonic puts it
 /// in the extensions of every request on that connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,3 +78,4 @@ pub struct Peer {
     /// The client's identity, if its certificate has a Common Name.
     pub identity: Option<Identity>,
 }
+// ANCHOR_END: peer

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use rcgen::{BasicConstraints, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 pub use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, date_time_ymd};
 
+// ANCHOR: test_ca
 /// A certificate authority that exists for one test.
 pub struct TestCa {
     issuer: Issuer<'static, KeyPair>,
@@ -44,7 +45,9 @@ impl TestCa {
             pem,
         }
     }
+    // ANCHOR_END: test_ca
 
+    // ANCHOR: leaf
     /// A certificate signed by this CA, as (certificate PEM, private key PEM):
     /// subject CN `common_name` (none if `None`), the given SANs and extended
     /// usage, and whatever `tweak` changes (dates, say).
@@ -79,6 +82,7 @@ impl TestCa {
         self.leaf(Some(name), &[], ExtendedKeyUsagePurpose::ClientAuth, |_| {})
     }
 }
+// ANCHOR_END: leaf
 
 /// A temporary directory to write certificates and keys into.
 #[derive(Debug)]

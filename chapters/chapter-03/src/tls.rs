@@ -20,6 +20,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::error::{Error, Result};
 
+// ANCHOR: files
 /// Where the server's certificate, its key, and the client CA are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerTlsFiles {
@@ -39,6 +40,7 @@ static VERSIONS: &[&rustls::SupportedProtocolVersion] =
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
+// ANCHOR_END: files
 
 // ANCHOR: server_config
 /// A rustls server configuration that requires a client certificate signed
@@ -103,6 +105,7 @@ fn key_error(error: rustls::Error, cert: &Path, key: &Path) -> Error {
     }
 }
 
+// ANCHOR: load_certs
 fn read(path: &Path, what: &'static str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => Error::FileMissing {
@@ -133,6 +136,7 @@ pub(crate) fn load_certs(path: &Path, what: &'static str) -> Result<Vec<Certific
     }
     Ok(certs)
 }
+// ANCHOR_END: load_certs
 
 /// The first private key in a PEM file.
 fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
@@ -144,6 +148,7 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
     })
 }
 
+// ANCHOR: pem_problem
 /// What is wrong with a PEM file, in words (the library's own messages
 /// print the expected marker as a list of byte values).
 fn pem_problem(error: pem::Error, label: &str) -> String {
@@ -162,6 +167,7 @@ fn pem_problem(error: pem::Error, label: &str) -> String {
         other => other.to_string(),
     }
 }
+// ANCHOR_END: pem_problem
 
 /// A root store holding every certificate of a CA file.
 fn load_roots(path: &Path) -> Result<RootCertStore> {

@@ -17,6 +17,7 @@ fn message(error: chapter_03::Error, dir: &Path) -> String {
         .replace(&dir.display().to_string(), "<dir>")
 }
 
+// ANCHOR: missing_file
 // A file that does not exist is named, with what it should have held.
 #[test]
 fn a_missing_file_is_named() {
@@ -30,6 +31,7 @@ fn a_missing_file_is_named() {
     let error = client_config(&files.dir.path().join("no-ca.pem"), None).unwrap_err();
     insta::assert_snapshot!(message(error, files.dir.path()), @"CA certificate file <dir>/no-ca.pem: not found");
 }
+// ANCHOR_END: missing_file
 
 // A file that is not PEM (or holds the wrong kind of PEM) is named.
 #[test]

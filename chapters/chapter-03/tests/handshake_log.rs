@@ -25,6 +25,7 @@ impl Write for Captured {
     }
 }
 
+// ANCHOR: logged
 // A client with a certificate from an unknown CA is refused, and the server
 // logs the handshake failure with rustls's reason and the peer's address.
 #[tokio::test] // one thread: the server's tasks log through this test's subscriber
@@ -57,3 +58,4 @@ async fn a_failed_handshake_is_logged_with_its_reason() {
     assert!(line.contains("peer=127.0.0.1:"), "{line}");
     assert!(line.contains("UnknownIssuer"), "{line}");
 }
+// ANCHOR_END: logged

@@ -21,6 +21,7 @@ fn cfssl_client(name: &str) -> ClientTlsFiles {
     }
 }
 
+// ANCHOR: root_identified
 // The root client (CFSSL certificate) produces and consumes, and the server
 // sees its identity as `root`.
 #[tokio::test]
@@ -48,6 +49,7 @@ async fn root_client_produces_consumes_and_is_identified() {
         [Some("root".to_string()), Some("root".to_string())]
     );
 }
+// ANCHOR_END: root_identified
 
 // The server's certificate names localhost and 127.0.0.1: both verify.
 #[rstest]
@@ -63,6 +65,7 @@ async fn the_server_certificate_covers_its_names(#[case] name: &str) {
     assert_eq!(server.identities(), [Some("nobody".to_string())]);
 }
 
+// ANCHOR: matrix_cases
 /// The refusal matrix: a server that trusts a throwaway client CA, and
 /// client certificates that are each wrong in exactly one way. A control
 /// case (a good certificate from the same CA) shows the bench itself works.
@@ -92,6 +95,7 @@ enum ClientCert {
 #[case::root_signed_by_another_ca(ClientCert::RootButFromAnotherCa, Some("UnknownCA"))]
 #[tokio::test]
 async fn who_gets_in(#[case] client_cert: ClientCert, #[case] refusal: Option<&str>) {
+    // ANCHOR_END: matrix_cases
     let trusted = TestCa::new("trusted client CA");
     let other = TestCa::new("some other CA");
     let files = Files::new();
@@ -157,6 +161,7 @@ async fn who_gets_in(#[case] client_cert: ClientCert, #[case] refusal: Option<&s
             try_produce(server.addr, config, "localhost").await
         }
     };
+    // ANCHOR: matrix_verdict
     match (refusal, &outcome) {
         (None, Ok(_)) => {}
         (Some(reason), Err(error)) => assert!(
@@ -176,6 +181,7 @@ async fn who_gets_in(#[case] client_cert: ClientCert, #[case] refusal: Option<&s
             "a refused client never reached the service"
         );
     }
+    // ANCHOR_END: matrix_verdict
 }
 
 // The client refuses a server whose certificate is for another name, even
@@ -213,6 +219,7 @@ async fn a_server_certificate_for_another_name_is_refused() {
     );
 }
 
+// ANCHOR: no_common_name
 // A trusted certificate with SANs but no Common Name connects, but carries
 // no identity (chapter 4 answers UNAUTHENTICATED for that).
 #[tokio::test]
@@ -239,3 +246,4 @@ async fn a_certificate_without_a_common_name_gives_no_identity() {
     assert_eq!(try_produce(server.addr, config, "localhost").await, Ok(0));
     assert_eq!(server.identities(), [None]);
 }
+// ANCHOR_END: no_common_name

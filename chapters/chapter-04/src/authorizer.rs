@@ -33,6 +33,7 @@ pub trait Authorizer: Send + Sync + 'static {
 }
 // ANCHOR_END: trait
 
+// ANCHOR: casbin
 /// An ACL in casbin, loaded from a model file and a policy file, and
 /// reloadable while requests are being served.
 pub struct CasbinAuthorizer {
@@ -43,6 +44,7 @@ pub struct CasbinAuthorizer {
     /// an empty one, or none.
     enforcer: RwLock<Arc<Enforcer>>,
 }
+// ANCHOR_END: casbin
 
 impl std::fmt::Debug for CasbinAuthorizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,6 +80,7 @@ impl CasbinAuthorizer {
     }
     // ANCHOR_END: open
 
+    // ANCHOR: reload
     /// Reads both files again and, if they load, replaces the ACL in one
     /// step. If they do not, the ACL in force stays, and the error says why.
     ///
@@ -95,6 +98,7 @@ impl CasbinAuthorizer {
         drop(previous);
         Ok(())
     }
+    // ANCHOR_END: reload
 
     /// The model file.
     pub fn model_path(&self) -> &Path {
@@ -107,6 +111,7 @@ impl CasbinAuthorizer {
     }
 }
 
+// ANCHOR: authorize
 impl Authorizer for CasbinAuthorizer {
     fn authorize(&self, subject: &str, object: &str, action: &str) -> Result<bool> {
         // casbin matches an all-empty request against an empty policy: an
@@ -127,7 +132,9 @@ impl Authorizer for CasbinAuthorizer {
             .map_err(|error| Error::Enforcement(error.to_string()))
     }
 }
+// ANCHOR_END: authorize
 
+// ANCHOR: load
 async fn load(model_path: &Path, policy_path: &Path) -> Result<Enforcer> {
     let model_text = read(model_path, "ACL model")?;
     let policy_text = read(policy_path, "ACL policy")?;
@@ -153,6 +160,7 @@ async fn load(model_path: &Path, policy_path: &Path) -> Result<Enforcer> {
         .await
         .map_err(|error| model_error(casbin_reason(error)))
 }
+// ANCHOR_END: load
 
 /// casbin's error without its wrapping ("Casbin Io Error: `Custom { .. }`").
 fn casbin_reason(error: casbin::Error) -> String {

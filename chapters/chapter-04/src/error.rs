@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+// ANCHOR: load_errors
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -39,7 +40,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    // ANCHOR_END: load_errors
 
+    // ANCHOR: refusals
     /// The request carries no identity (no client certificate with a CN).
     #[error("the caller has no identity: a client certificate with a Common Name is required")]
     Unauthenticated,
@@ -70,3 +73,4 @@ pub enum Error {
     #[error(transparent)]
     Server(#[from] chapter_03::Error),
 }
+// ANCHOR_END: refusals

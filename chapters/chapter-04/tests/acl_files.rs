@@ -75,6 +75,7 @@ async fn a_malformed_model_is_refused() {
     insta::assert_snapshot!(message(error, &files), @"ACL model file <dir>/two.conf: the request definition has 2 fields; requests here are (sub, obj, act)");
 }
 
+// ANCHOR: malformed_line
 // A malformed policy line is named by its line number.
 #[tokio::test]
 async fn a_malformed_policy_line_is_named() {
@@ -93,7 +94,9 @@ async fn a_malformed_policy_line_is_named() {
         .unwrap_err();
     insta::assert_snapshot!(message(error, &files), @r#"ACL policy file <dir>/roles.csv, line 1: unknown rule type "g": this ACL has only "p" lines"#);
 }
+// ANCHOR_END: malformed_line
 
+// ANCHOR: reload
 // A reload that fails keeps the ACL in force; one that succeeds replaces it.
 #[tokio::test]
 async fn reload_is_all_or_nothing() {
@@ -113,6 +116,7 @@ async fn reload_is_all_or_nothing() {
     assert!(!acl.authorize("root", OBJECT_LOG, "produce").unwrap());
     assert!(acl.authorize("nobody", OBJECT_LOG, "produce").unwrap());
 }
+// ANCHOR_END: reload
 
 // An empty policy allows nothing, not even an empty request.
 #[tokio::test]

@@ -62,6 +62,7 @@ async fn root_may_produce_and_consume() {
     );
 }
 
+// ANCHOR: nobody_denied
 // nobody is denied every RPC, unary and streaming, and the log is unchanged.
 #[tokio::test]
 async fn nobody_is_denied_everything_and_changes_nothing() {
@@ -94,6 +95,7 @@ async fn nobody_is_denied_everything_and_changes_nothing() {
     );
     assert_eq!(server.log.read(0).unwrap(), b"root's record");
 }
+// ANCHOR_END: nobody_denied
 
 // A policy that grants only `consume` lets its subject read, not write.
 #[tokio::test]
@@ -130,6 +132,7 @@ async fn a_consume_only_grant_reads_but_cannot_write() {
     assert_eq!(server.log.next_offset(), 1);
 }
 
+// ANCHOR: exact_subjects
 // Subjects match exactly: no case folding, no trimming, no wildcard.
 #[rstest]
 #[case::control_root("root", true)]
@@ -149,6 +152,7 @@ async fn subjects_match_exactly(#[case] name: &str, #[case] allowed: bool) {
         false => assert_eq!(outcome.unwrap_err().code(), Code::PermissionDenied),
     }
 }
+// ANCHOR_END: exact_subjects
 
 // A trusted certificate without a Common Name has no identity: UNAUTHENTICATED.
 #[tokio::test]

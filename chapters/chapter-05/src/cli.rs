@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+// ANCHOR: cli
 /// A distributed commit log: the server, and a client for it.
 #[derive(Debug, Parser)]
 #[command(
@@ -39,6 +40,7 @@ pub enum Command {
     #[command(subcommand)]
     Bench(BenchCommand),
 }
+// ANCHOR_END: cli
 
 // ANCHOR: serve_args
 /// `proglog serve`: every setting is also an environment variable and a key
@@ -65,7 +67,9 @@ pub struct ServeArgs {
     /// The address to serve gRPC on [default: 127.0.0.1:8400].
     #[arg(long, env = "PROGLOG_ADDR", value_name = "HOST:PORT")]
     pub addr: Option<SocketAddr>,
+    // ANCHOR_END: serve_args
 
+    // ANCHOR: serve_args_security
     /// The server's certificate chain (PEM). Required unless --dev or --insecure.
     #[arg(long, env = "PROGLOG_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -85,7 +89,9 @@ pub struct ServeArgs {
     /// The casbin ACL policy; SIGHUP reloads it. Required unless --dev or --insecure.
     #[arg(long, env = "PROGLOG_ACL_POLICY", value_name = "FILE")]
     pub acl_policy: Option<PathBuf>,
+    // ANCHOR_END: serve_args_security
 
+    // ANCHOR: serve_args_storage
     /// When to fsync: os | always | every=N (records) | interval=DURATION (e.g. 100ms) [default: os].
     #[arg(long, env = "PROGLOG_SYNC", value_name = "POLICY")]
     pub sync: Option<String>,
@@ -113,7 +119,9 @@ pub struct ServeArgs {
     /// How often retention runs [default: 10s].
     #[arg(long, env = "PROGLOG_RETENTION_INTERVAL", value_name = "DURATION")]
     pub retention_interval: Option<String>,
+    // ANCHOR_END: serve_args_storage
 
+    // ANCHOR: serve_args_ops
     /// Serve Prometheus metrics at http://HOST:PORT/metrics [default: off].
     #[arg(long, env = "PROGLOG_METRICS_ADDR", value_name = "HOST:PORT")]
     pub metrics_addr: Option<SocketAddr>,
@@ -122,7 +130,6 @@ pub struct ServeArgs {
     #[arg(long, env = "PROGLOG_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
 }
-// ANCHOR_END: serve_args
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
@@ -133,7 +140,9 @@ pub enum LogFormat {
     /// For machines: one JSON object per event.
     Json,
 }
+// ANCHOR_END: serve_args_ops
 
+// ANCHOR: client_args
 /// How a client reaches the server: the same TLS settings for every client command.
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
@@ -166,6 +175,7 @@ pub struct ClientArgs {
     #[arg(long, env = "PROGLOG_CLIENT_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
 
+    // ANCHOR_END: client_args
     /// The name the server's certificate must carry.
     #[arg(
         long,
@@ -188,6 +198,7 @@ pub struct ProduceArgs {
     pub values: Vec<String>,
 }
 
+// ANCHOR: consume_args
 /// `proglog consume`.
 #[derive(Debug, Clone, Args)]
 pub struct ConsumeArgs {
@@ -211,6 +222,7 @@ pub struct ConsumeArgs {
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }
+// ANCHOR_END: consume_args
 
 /// How `consume` prints records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

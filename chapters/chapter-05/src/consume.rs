@@ -18,6 +18,7 @@ use tonic_types::StatusExt;
 use crate::cli::{ConsumeArgs, OutputFormat};
 use crate::client::{connect, fail};
 
+// ANCHOR: consume_bounds
 /// Runs `proglog consume`.
 ///
 /// # Errors
@@ -46,6 +47,8 @@ pub async fn run(args: &ConsumeArgs) -> anyhow::Result<()> {
         Ok(response) => response.into_inner(),
         Err(status) => return fail(status),
     };
+    // ANCHOR_END: consume_bounds
+    // ANCHOR: consume_print
     let mut stdout = std::io::stdout().lock();
     loop {
         let record = match records.message().await {
@@ -80,6 +83,7 @@ pub async fn run(args: &ConsumeArgs) -> anyhow::Result<()> {
         }
     }
 }
+// ANCHOR_END: consume_print
 
 /// The lowest and next offsets from an `OUT_OF_RANGE` status's `ErrorInfo`.
 fn bounds(status: &tonic::Status) -> anyhow::Result<(u64, u64)> {

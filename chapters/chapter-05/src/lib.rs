@@ -1,3 +1,4 @@
+// ANCHOR: modules
 //! # Chapter 5: the production server, `proglog`
 //!
 //! The layers of chapters 1 to 4 composed into one binary that someone
@@ -29,12 +30,14 @@ pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod units;
+// ANCHOR_END: modules
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use cli::{BenchCommand, Cli, Command};
 
+// ANCHOR: main
 /// The whole program, as the `proglog` binary runs it: one crypto
 /// provider, the async runtime, and an exit code with one line of error,
 /// never a panic or a backtrace.
@@ -72,3 +75,4 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Produce(args)) => bench::run(&args).await,
     }
 }
+// ANCHOR_END: main

@@ -22,6 +22,7 @@ use tower::{Layer, Service};
 
 use crate::cli::LogFormat;
 
+// ANCHOR: init_tracing
 /// Installs the global tracing subscriber: `RUST_LOG` filters (default
 /// `info`), lines go to standard error as text or JSON.
 pub fn init_tracing(format: LogFormat) {
@@ -37,7 +38,9 @@ pub fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
+// ANCHOR_END: init_tracing
 
+// ANCHOR: layer
 /// The RPC layer: one log event and a set of metrics per call.
 #[derive(Debug, Clone, Default)]
 pub struct RpcObservabilityLayer;
@@ -55,7 +58,9 @@ impl<S> Layer<S> for RpcObservabilityLayer {
 pub struct RpcObservability<S> {
     inner: S,
 }
+// ANCHOR_END: layer
 
+// ANCHOR: call
 /// What is known about a call in flight.
 #[derive(Debug)]
 struct Call {
@@ -81,7 +86,9 @@ impl Call {
         tracing::info!(target: "proglog::rpc", method = %self.method, subject, code, duration_ms, "rpc");
     }
 }
+// ANCHOR_END: call
 
+// ANCHOR: service_head
 impl<S, B> Service<http::Request<B>> for RpcObservability<S>
 where
     S: Service<http::Request<B>, Response = http::Response<Body>>,
@@ -96,6 +103,8 @@ where
         self.inner.poll_ready(cx)
     }
 
+    // ANCHOR_END: service_head
+    // ANCHOR: service_call
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let path = request.uri().path();
         let method: Arc<str> = path.rsplit('/').next().unwrap_or(path).into();
@@ -135,7 +144,9 @@ where
         })
     }
 }
+// ANCHOR_END: service_call
 
+// ANCHOR: status_code
 /// The gRPC status code in a header map, as gRPC names it.
 fn status_code(headers: &http::HeaderMap) -> Option<String> {
     let code = headers
@@ -146,7 +157,9 @@ fn status_code(headers: &http::HeaderMap) -> Option<String> {
         .ok()?;
     Some(crate::client::code_name(tonic::Code::from_i32(code)))
 }
+// ANCHOR_END: status_code
 
+// ANCHOR: body
 /// A response body that reports its call when the trailers go by, or when it
 /// is dropped before they did.
 struct ObservedBody {
@@ -182,7 +195,9 @@ impl HttpBody for ObservedBody {
         self.inner.size_hint()
     }
 }
+// ANCHOR_END: body
 
+// ANCHOR: drop
 impl Drop for ObservedBody {
     fn drop(&mut self) {
         if let Some(call) = self.call.take() {
@@ -190,7 +205,9 @@ impl Drop for ObservedBody {
         }
     }
 }
+// ANCHOR_END: drop
 
+// ANCHOR: install_metrics
 /// Starts the Prometheus exporter on `addr` (`GET /metrics`).
 ///
 /// # Errors
@@ -209,6 +226,7 @@ pub fn install_metrics(addr: std::net::SocketAddr) -> anyhow::Result<()> {
         .with_http_listener(addr)
         .install()
         .map_err(|error| anyhow::anyhow!("metrics endpoint {addr}: {error}"))?;
+    // ANCHOR_END: install_metrics
     metrics::describe_counter!(
         "proglog_records_appended_total",
         "Records appended to the log."
@@ -239,6 +257,7 @@ pub fn install_metrics(addr: std::net::SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
+// ANCHOR: gauges
 /// Updates the log gauges every second until aborted.
 pub async fn report_log_gauges(log: Arc<chapter_01::Log>) {
     let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -250,3 +269,4 @@ pub async fn report_log_gauges(log: Arc<chapter_01::Log>) {
         metrics::gauge!("proglog_log_bytes").set(log.size_bytes() as f64);
     }
 }
+// ANCHOR_END: gauges

@@ -27,6 +27,7 @@ fn request(value: Vec<u8>) -> ProduceRequest {
     }
 }
 
+// ANCHOR: produce_values
 /// Runs `proglog produce`.
 ///
 /// # Errors
@@ -44,6 +45,8 @@ pub async fn run(args: &ProduceArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
+    // ANCHOR_END: produce_values
+    // ANCHOR: produce_stdin
     // Standard input, one record per line, read on a thread of its own and
     // fed to the stream through a bounded channel (at most 1,024 lines
     // ahead). A plain thread, not tokio's blocking pool: if the server
@@ -83,6 +86,7 @@ pub async fn run(args: &ProduceArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: produce_stdin
 
 /// A progress line on standard error, when it is a terminal.
 struct Progress {

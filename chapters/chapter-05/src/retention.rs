@@ -34,6 +34,7 @@ pub fn truncate_to(segments: &[SegmentInfo], policy: &Retention, now: SystemTime
 }
 // ANCHOR_END: expired
 
+// ANCHOR: retention_run
 /// Runs retention every `policy.interval` until the task is aborted.
 pub async fn run(log: Arc<Log>, policy: Retention) {
     if policy.max_bytes.is_none() && policy.max_age.is_none() {
@@ -65,6 +66,7 @@ pub async fn run(log: Arc<Log>, policy: Retention) {
         }
     }
 }
+// ANCHOR_END: retention_run
 
 #[cfg(test)]
 mod tests {
@@ -97,6 +99,7 @@ mod tests {
         }
     }
 
+    // ANCHOR: retention_test
     // Size: the oldest sealed segments go until the total fits; never the active one.
     #[test]
     fn deletes_the_oldest_until_the_log_fits() {
@@ -121,6 +124,7 @@ mod tests {
         );
         assert_eq!(truncate_to(&segments, &policy(Some(250), None), now), None);
     }
+    // ANCHOR_END: retention_test
 
     // Age: only a run of old segments from the front goes.
     #[test]

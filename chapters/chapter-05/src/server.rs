@@ -34,6 +34,7 @@ use crate::settings::{Security, Settings};
 /// The gRPC service name health reports on (and "", the whole server).
 const LOG_SERVICE_NAME: &str = "log.v1.Log";
 
+// ANCHOR: run
 /// Runs `proglog serve` until SIGINT or SIGTERM.
 ///
 /// # Errors
@@ -53,8 +54,9 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<()> {
     };
     serve(settings, shutdown, reload).await
 }
+// ANCHOR_END: run
 
-// ANCHOR: serve
+// ANCHOR: serve_start
 /// Serves with `settings` until `shutdown` completes; `reload` fires to
 /// reload the ACL policy.
 ///
@@ -87,6 +89,8 @@ pub async fn serve(
             (Some(tls), Some(authorizer))
         }
     };
+    // ANCHOR_END: serve_start
+    // ANCHOR: serve_bind
     let listener = TcpListener::bind(settings.addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.addr))?;
@@ -120,7 +124,9 @@ pub async fn serve(
     let reflection_v1alpha = reflection()
         .build_v1alpha()
         .context("building gRPC reflection")?;
+    // ANCHOR_END: serve_bind
 
+    // ANCHOR: serve_background
     let background = [
         tokio::spawn(crate::retention::run(
             Arc::clone(&log),
@@ -139,7 +145,9 @@ pub async fn serve(
             }
         })
     });
+    // ANCHOR_END: serve_background
 
+    // ANCHOR: serve_router
     // Outermost first: every call is observed, even one the ACL refuses.
     let router = Server::builder()
         .layer(RpcObservabilityLayer)
@@ -169,6 +177,8 @@ pub async fn serve(
         metrics = ?settings.metrics_addr,
         "serving"
     );
+    // ANCHOR_END: serve_router
+    // ANCHOR: serve_end
     let served = match tls {
         Some(tls) => {
             let incoming = chapter_03::tls_incoming(listener, tls);
@@ -192,8 +202,9 @@ pub async fn serve(
     drop(service);
     close_log(log).await
 }
-// ANCHOR_END: serve
+// ANCHOR_END: serve_end
 
+// ANCHOR: sync_on_a_timer
 /// Under `--sync interval=D`, the log syncs on the first append at least `D`
 /// after the previous sync; this timer also syncs a log that went idle, so
 /// no acknowledged record waits longer than about `D` for the disk.
@@ -213,7 +224,9 @@ async fn sync_on_a_timer(log: Arc<Log>, policy: chapter_01::SyncPolicy) {
         }
     }
 }
+// ANCHOR_END: sync_on_a_timer
 
+// ANCHOR: open_log
 /// Opens the log, reporting what recovery repaired.
 fn open_log(settings: &Settings) -> anyhow::Result<Arc<Log>> {
     let log = Log::open(&settings.data_dir, settings.log_config())
@@ -229,7 +242,9 @@ fn open_log(settings: &Settings) -> anyhow::Result<Arc<Log>> {
     );
     Ok(Arc::new(log))
 }
+// ANCHOR_END: open_log
 
+// ANCHOR: close_log
 /// Closes the log (sync, trim the active index) once nothing else holds it.
 async fn close_log(log: Arc<Log>) -> anyhow::Result<()> {
     // Aborted tasks release their handles as they unwind: give them a moment.
@@ -254,3 +269,4 @@ async fn close_log(log: Arc<Log>) -> anyhow::Result<()> {
     tracing::warn!("the log is still in use; it was synced, and closes when the last user lets go");
     Ok(())
 }
+// ANCHOR_END: close_log

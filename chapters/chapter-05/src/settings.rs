@@ -20,6 +20,7 @@ pub const MAX_RECORD_LIMIT: u64 = 1 << 30;
 /// The default gRPC address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8400";
 
+// ANCHOR: repository
 /// The repository this binary was built from: `--dev` uses its `certs/` and
 /// `policies/` (the embedded default for a newcomer running `cargo run`).
 pub fn repository() -> PathBuf {
@@ -31,7 +32,9 @@ pub fn repository() -> PathBuf {
         .unwrap_or(crate_dir)
         .to_path_buf()
 }
+// ANCHOR_END: repository
 
+// ANCHOR: file_settings
 /// The `--config` file: the same settings as the flags, all optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -55,7 +58,9 @@ struct FileSettings {
     metrics_addr: Option<SocketAddr>,
     log_format: Option<LogFormat>,
 }
+// ANCHOR_END: file_settings
 
+// ANCHOR: settings
 /// Everything `proglog serve` needs, resolved and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -82,7 +87,9 @@ pub struct Settings {
     /// How log lines look.
     pub log_format: LogFormat,
 }
+// ANCHOR_END: settings
 
+// ANCHOR: security
 /// Transport security and authorization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Security {
@@ -109,6 +116,7 @@ pub struct Retention {
     /// How often to check.
     pub interval: Duration,
 }
+// ANCHOR_END: security
 
 // ANCHOR: resolve
 impl Settings {
@@ -143,6 +151,8 @@ impl Settings {
                 .map(|text| parse_duration(&text).map_err(|error| format!("--{name}: {error}")))
                 .transpose()
         };
+        // ANCHOR_END: resolve
+        // ANCHOR: resolve_security
         let security = if insecure {
             Security::Insecure
         } else {
@@ -178,6 +188,8 @@ impl Settings {
                 )?,
             }
         };
+        // ANCHOR_END: resolve_security
+        // ANCHOR: resolve_rest
         let sync = match setting!(sync) {
             Some(text) => parse_sync(&text).map_err(|error| format!("--sync: {error}"))?,
             None => SyncPolicy::Os,
@@ -206,8 +218,9 @@ impl Settings {
         settings.check()?;
         Ok(settings)
     }
-    // ANCHOR_END: resolve
+    // ANCHOR_END: resolve_rest
 
+    // ANCHOR: check
     /// Checks that the sizes work together.
     fn check(&self) -> Result<(), String> {
         if self.max_record_bytes > MAX_RECORD_LIMIT {
@@ -236,6 +249,7 @@ impl Settings {
         }
         Ok(())
     }
+    // ANCHOR_END: check
 
     /// The storage configuration for chapter 1's log.
     pub fn log_config(&self) -> chapter_01::Config {
@@ -248,6 +262,7 @@ impl Settings {
     }
 }
 
+// ANCHOR: read_file
 fn read_file(path: &Path) -> Result<FileSettings, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| format!("config file {}: {error}", path.display()))?;
@@ -263,3 +278,4 @@ fn read_file(path: &Path) -> Result<FileSettings, String> {
         }
     })
 }
+// ANCHOR_END: read_file

@@ -122,6 +122,7 @@ mod tests {
         );
     }
 
+    // ANCHOR: sync_tests
     #[test]
     fn sync_policies_parse_and_unknown_ones_are_named() {
         assert_eq!(parse_sync("os"), Ok(SyncPolicy::Os));
@@ -140,4 +141,5 @@ mod tests {
             )
         );
     }
+    // ANCHOR_END: sync_tests
 }

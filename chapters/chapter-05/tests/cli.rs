@@ -7,6 +7,7 @@ mod common;
 
 use common::{ServerProcess, cli, stderr, stdout};
 
+// ANCHOR: cli_roundtrip
 // Values on the command line and lines on stdin are produced; consume prints
 // them as OFFSET<TAB>VALUE, or as JSON lines.
 #[test]
@@ -31,6 +32,7 @@ fn produce_and_consume_through_the_cli() {
     assert_eq!(stdout(&json), "{\"offset\":2,\"value\":\"third\"}\n");
     assert!(server.stop().success());
 }
+// ANCHOR_END: cli_roundtrip
 
 // A server error is one readable line with the code and details, and a
 // non-zero exit.
@@ -70,6 +72,7 @@ fn server_errors_are_one_line_and_exit_non_zero() {
 ");
 }
 
+// ANCHOR: restart
 // Restarting after SIGTERM keeps every record, and exit is 0.
 #[test]
 fn restart_after_sigterm_keeps_every_record() {
@@ -93,3 +96,4 @@ fn restart_after_sigterm_keeps_every_record() {
         server.log()
     );
 }
+// ANCHOR_END: restart

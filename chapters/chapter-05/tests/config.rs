@@ -35,6 +35,7 @@ fn startup_error(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> 
     lines[0].replace(&dir.display().to_string(), "<dir>")
 }
 
+// ANCHOR: bad_settings_start
 // Each bad setting names itself.
 #[test]
 fn bad_settings_are_one_clear_line() {
@@ -48,6 +49,7 @@ fn bad_settings_are_one_clear_line() {
 
     insta::assert_snapshot!(run(&[]), @"proglog: missing setting --tls-cert (or PROGLOG_TLS_CERT, or tls-cert in the --config file); --dev uses the development files, --insecure serves without TLS");
     insta::assert_snapshot!(run(&["--dev", "--sync", "sometimes"]), @r#"proglog: --sync: unknown sync policy "sometimes": use os, always, every=N or interval=DURATION"#);
+    // ANCHOR_END: bad_settings_start
     insta::assert_snapshot!(run(&["--dev", "--max-record-bytes", "2MiB", "--segment-bytes", "1MiB"]), @"proglog: --segment-bytes 1048576 cannot hold a record of --max-record-bytes 2097152 (plus 12 bytes of framing)");
 
     let huge = run(&["--insecure", "--max-record-bytes", "18446744073709551615"]);

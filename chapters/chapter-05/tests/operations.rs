@@ -340,6 +340,7 @@ async fn sigterm_with_open_streams_exits_cleanly() {
     assert_eq!(stdout(&consumed), expected);
 }
 
+// ANCHOR: sigkill
 // SIGKILL under load with --sync always: every offset a client was given
 // reads back identical after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -355,6 +356,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
     let server = ServerProcess::start(dir.path(), &["--dev"]);
     assert_acknowledged_read_back(&server, &acknowledged).await;
 }
+// ANCHOR_END: sigkill
 
 // Load: 8 producers and 4 followers over mutual TLS for a few seconds.
 // Nothing is lost, nothing duplicated, and every follower sees every record
