@@ -81,6 +81,7 @@ mod tests {
 
     use super::*;
 
+    // ANCHOR: tests
     // IP addresses, IPv6 in brackets and DNS names with a port are accepted.
     #[rstest]
     #[case("127.0.0.1:7946", HostPort::Addr(([127, 0, 0, 1], 7946).into()))]
@@ -128,4 +129,5 @@ mod tests {
     fn refuses_malformed_addresses(#[case] text: &str, #[case] message: &str) {
         assert_eq!(HostPort::parse(text), Err(message.to_string()));
     }
+    // ANCHOR_END: tests
 }

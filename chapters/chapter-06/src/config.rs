@@ -156,6 +156,8 @@ impl MembershipConfig {
         for key in self.tags.keys() {
             check_tag_key(key)?;
         }
+        // ANCHOR_END: validate
+        // ANCHOR: validate_numbers
         check_period("gossip_interval", self.gossip_interval)?;
         check_period("dead_node_grace_period", self.dead_node_grace_period)?;
         check_period(
@@ -177,7 +179,7 @@ impl MembershipConfig {
         }
         Ok(())
     }
-    // ANCHOR_END: validate
+    // ANCHOR_END: validate_numbers
 }
 
 /// An id: not empty, and no spaces or control characters, so that it reads
@@ -227,6 +229,7 @@ mod tests {
         assert!(config().validate().is_ok());
     }
 
+    // ANCHOR: nonsense_test
     // Every nonsense value is one line naming the setting; the lines are
     // the snapshot the book shows.
     #[test]
@@ -269,4 +272,5 @@ mod tests {
             .collect();
         insta::assert_snapshot!(lines.join("\n"));
     }
+    // ANCHOR_END: nonsense_test
 }

@@ -89,6 +89,8 @@ impl Membership {
         )
         .await
         .map_err(|error| bind_error(config.gossip_addr, &error))?;
+        // ANCHOR_END: start
+        // ANCHOR: start_tasks
         let live = chitchat
             .with_chitchat(|chitchat| chitchat.live_nodes_watcher())
             .await;
@@ -122,7 +124,7 @@ impl Membership {
             tasks,
         })
     }
-    // ANCHOR_END: start
+    // ANCHOR_END: start_tasks
 
     /// This member, as it publishes itself.
     pub fn local(&self) -> &Member {
@@ -201,6 +203,7 @@ impl std::fmt::Debug for Membership {
     }
 }
 
+// ANCHOR: drop
 impl Drop for Membership {
     /// An abrupt stop: gossip stops at the next turn of its loop, the socket
     /// closes, and the others find this member dead by silence.
@@ -211,6 +214,7 @@ impl Drop for Membership {
         }
     }
 }
+// ANCHOR_END: drop
 
 /// Translates our settings into chitchat's.
 // ANCHOR: chitchat_config

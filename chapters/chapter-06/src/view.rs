@@ -229,6 +229,7 @@ mod tests {
             .collect()
     }
 
+    // ANCHOR: pictures_test
     // Each sequence of pictures yields exactly the events of the state
     // machine in `event.rs`.
     #[rstest]
@@ -282,7 +283,9 @@ mod tests {
     ) {
         assert_eq!(run(&pictures), expected);
     }
+    // ANCHOR_END: pictures_test
 
+    // ANCHOR: catch_up_test
     // A subscriber that missed events is told exactly the difference
     // between what it believes and what is, with how each member went.
     #[test]
@@ -321,6 +324,7 @@ mod tests {
             ]
         );
     }
+    // ANCHOR_END: catch_up_test
 
     // A new subscriber (who knows nothing) is told a Joined for each live member.
     #[test]

@@ -46,7 +46,7 @@ impl Logs {
     }
 }
 
-// ANCHOR: garbage
+// ANCHOR: garbage_setup
 // Garbage and damaged packets from a stranger are logged and dropped: no
 // panic, no event, no change to the members, and the members go on serving.
 // (`current_thread`: every task runs on this thread, where the logs are
@@ -87,7 +87,9 @@ async fn garbage_from_a_stranger_is_logged_and_dropped_and_changes_nothing() {
     let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let real = real_gossip_packet(&stranger, &cluster).await;
     let magic = [real[0], real[1]];
+    // ANCHOR_END: garbage_setup
 
+    // ANCHOR: garbage_answer
     // A real packet, undamaged, is answered with the members' published
     // state: gRPC addresses included (the delta is compressed, so look for
     // the key, and for whichever address the compressor left whole).
@@ -101,7 +103,9 @@ async fn garbage_from_a_stranger_is_logged_and_dropped_and_changes_nothing() {
     };
     assert!(contains("rpc_addr"));
     assert!(contains(&a.local().rpc_addr) || contains(&b.local().rpc_addr));
+    // ANCHOR_END: garbage_answer
 
+    // ANCHOR: garbage_send
     // Random bytes that cannot be gossip (they do not start with chitchat's
     // magic number), then real packets with random bytes changed or cut off.
     let before = logs.count("invalid-chitchat-payload");
@@ -126,7 +130,9 @@ async fn garbage_from_a_stranger_is_logged_and_dropped_and_changes_nothing() {
         stranger.send_to(&damaged, target).await.unwrap();
         pace(i).await;
     }
+    // ANCHOR_END: garbage_send
 
+    // ANCHOR: garbage_check
     // Every datagram that cannot be gossip was logged as such.
     let deadline = Instant::now() + PATIENCE;
     while logs.count("invalid-chitchat-payload") < before + DATAGRAMS {
@@ -151,7 +157,7 @@ async fn garbage_from_a_stranger_is_logged_and_dropped_and_changes_nothing() {
     assert_eq!(members_now, members_before);
     assert_eq!(logs.count("panicked"), 0);
 }
-// ANCHOR_END: garbage
+// ANCHOR_END: garbage_check
 
 /// A real gossip packet of `cluster`: a member whose only seed is the
 /// stranger's socket sends it one (a SYN, with its digest) every round.
