@@ -125,3 +125,40 @@ pub(crate) fn observe(
     members
 }
 // ANCHOR_END: observe
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // ANCHOR: published_test
+    // A member publishes its tags (prefixed), then its status, then its
+    // gRPC address last, so that `rpc_addr` arriving means all have arrived.
+    #[test]
+    fn publishes_tags_then_status_then_rpc_addr_last() {
+        let member = Member {
+            id: "a".to_string(),
+            generation: 1,
+            gossip_addr: ([127, 0, 0, 1], 7946).into(),
+            rpc_addr: "proglog-0.proglog:8400".to_string(),
+            tags: BTreeMap::from([
+                ("raft_id".to_string(), "1".to_string()),
+                ("zone".to_string(), "eu-1".to_string()),
+            ]),
+        };
+        let published = member.published();
+        let published: Vec<(&str, &str)> = published
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        assert_eq!(
+            published,
+            [
+                ("tag:raft_id", "1"),
+                ("tag:zone", "eu-1"),
+                ("status", "alive"),
+                ("rpc_addr", "proglog-0.proglog:8400"),
+            ]
+        );
+    }
+    // ANCHOR_END: published_test
+}
