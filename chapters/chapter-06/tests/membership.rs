@@ -105,6 +105,19 @@ async fn a_new_subscription_hears_a_joined_for_each_live_member_then_changes() {
 }
 // ANCHOR_END: first_events
 
+// A subscription can also be read as a Stream, with the same events.
+#[tokio::test]
+async fn a_subscription_is_also_a_stream() {
+    use futures_util::StreamExt;
+    let members = cluster(&["a", "b"]).await;
+    let mut stream = std::pin::pin!(members[0].subscribe().into_stream());
+    let first = tokio::time::timeout(PATIENCE, stream.next()).await.unwrap();
+    assert_eq!(
+        first,
+        Some(MembershipEvent::Joined(members[1].local().clone()))
+    );
+}
+
 // ANCHOR: leave
 // A member that leaves is reported Left by the others, not Failed, and is
 // no longer among their members.
