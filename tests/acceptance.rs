@@ -18,6 +18,9 @@ fn main() {
     // Chapter 5's scenarios run `proglog` as a process: this executable,
     // started again "as proglog" (see chapter_05::testing).
     chapter_05::testing::run_as_proglog_if_asked();
+    // Chapter 6's scenarios kill a member process: this executable, started
+    // again as a member (see chapter_06::testing).
+    chapter_06::testing::run_member_if_asked();
     run_scenarios();
 }
 

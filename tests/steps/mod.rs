@@ -5,3 +5,4 @@ mod chapter_02;
 mod chapter_03;
 mod chapter_04;
 mod chapter_05;
+mod chapter_06;

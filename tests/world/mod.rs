@@ -4,11 +4,13 @@
 use std::path::{Path, PathBuf};
 
 mod grpc;
+mod membership;
 mod proglog;
 mod secure;
 
 use chapter_01::{Config, Log};
 pub(crate) use grpc::GrpcServer;
+pub(crate) use membership::MembershipScenario;
 pub(crate) use proglog::ProglogScenario;
 pub(crate) use secure::{SecureServer, cert, repo};
 use tempfile::TempDir;
@@ -31,6 +33,8 @@ pub(crate) struct ProglogWorld {
     pub(crate) scenario_ca: Option<chapter_03::test_pki::TestCa>,
     /// The chapter 5 `proglog` processes and what they printed.
     pub(crate) proglog: ProglogScenario,
+    /// The chapter 6 members and what they heard.
+    pub(crate) membership: MembershipScenario,
 }
 
 impl ProglogWorld {
@@ -43,6 +47,7 @@ impl ProglogWorld {
             secure: None,
             scenario_ca: None,
             proglog: ProglogScenario::default(),
+            membership: MembershipScenario::default(),
         }
     }
 
