@@ -169,7 +169,7 @@ impl Drop for Leadership<'_> {
                     cause: "a group commit panicked".into(),
                 })
             });
-            finish(self.queue.lock(), group, failed);
+            drop(finish(self.queue.lock(), group, failed));
         }
     }
 }

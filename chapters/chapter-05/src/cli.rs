@@ -52,13 +52,18 @@ pub struct ServeArgs {
     #[arg(long, env = "PROGLOG_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Development mode: the repository's certs/ and policies/ and ./data, with a warning.
-    #[arg(long, env = "PROGLOG_DEV", value_parser = clap::builder::BoolishValueParser::new())]
-    pub dev: bool,
+    /// Development mode: the development certificates and ACL built into
+    /// this binary, and ./data, with a warning. (`--dev=false` turns off a
+    /// `dev = true` from the config file.)
+    #[arg(long, env = "PROGLOG_DEV", value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub dev: Option<bool>,
 
     /// Serve plaintext with no authorization, for local experiments only.
-    #[arg(long, env = "PROGLOG_INSECURE", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "dev")]
-    pub insecure: bool,
+    /// (`--insecure=false` turns off an `insecure = true` from the config file.)
+    #[arg(long, env = "PROGLOG_INSECURE", value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub insecure: Option<bool>,
 
     /// Where the log's segment files live [default: ./data].
     #[arg(long, env = "PROGLOG_DATA_DIR", value_name = "DIR")]
@@ -104,7 +109,7 @@ pub struct ServeArgs {
     #[arg(long, env = "PROGLOG_SEGMENT_BYTES", value_name = "SIZE")]
     pub segment_bytes: Option<String>,
 
-    /// The size of a segment's index: 12 bytes per record [default: 10MiB].
+    /// The size of a segment's index: 8 bytes per record [default: 10MiB].
     #[arg(long, env = "PROGLOG_INDEX_BYTES", value_name = "SIZE")]
     pub index_bytes: Option<String>,
 
@@ -125,6 +130,11 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics at http://HOST:PORT/metrics [default: off].
     #[arg(long, env = "PROGLOG_METRICS_ADDR", value_name = "HOST:PORT")]
     pub metrics_addr: Option<SocketAddr>,
+
+    /// How long to keep serving, reporting NOT_SERVING to health checks, after
+    /// SIGTERM and before draining, so load balancers stop sending first [default: 1s].
+    #[arg(long, env = "PROGLOG_SHUTDOWN_GRACE", value_name = "DURATION")]
+    pub shutdown_grace: Option<String>,
 
     /// Log lines as text or JSON [default: text]. RUST_LOG filters them (default: info).
     #[arg(long, env = "PROGLOG_LOG_FORMAT", value_name = "FORMAT")]
@@ -155,7 +165,7 @@ pub struct ClientArgs {
     )]
     pub addr: SocketAddr,
 
-    /// Use the repository's development certificates, as the `root` client.
+    /// Use the development certificates built into this binary, as the `root` client.
     #[arg(long)]
     pub dev: bool,
 

@@ -11,7 +11,7 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 use crate::cli::ClientArgs;
-use crate::settings::repository;
+use crate::dev::DevFiles;
 
 // ANCHOR: connect
 /// Connects as `args` says: plaintext with `--insecure`, the development
@@ -23,24 +23,53 @@ pub async fn connect(args: &ClientArgs) -> anyhow::Result<LogClient<Channel>> {
     if args.insecure {
         return chapter_02::connect(args.addr)
             .await
-            .with_context(|| format!("connecting to {}", args.addr));
+            .map_err(|error| unreachable_server(args.addr, &error));
     }
-    let dev = |name: &str| args.dev.then(|| repository().join("certs").join(name));
+    // The files stay on disk only until the client's TLS configuration is
+    // built from them.
+    let dev = match args.dev {
+        true => Some(DevFiles::unpack().context("--dev: cannot unpack the development files")?),
+        false => None,
+    };
+    let dev_file = |name: &str| {
+        dev.as_ref()
+            .map(|files| files.path(&format!("certs/{name}")))
+    };
     let setting = |flag: &str, value: &Option<PathBuf>, dev_default: Option<PathBuf>| {
         value.clone().or(dev_default).with_context(|| {
             format!("missing --{flag}: a client needs the CA, its certificate and key (or --dev, or --insecure)")
         })
     };
     let files = ClientTlsFiles {
-        ca: setting("tls-ca", &args.tls_ca, dev("ca.pem"))?,
+        ca: setting("tls-ca", &args.tls_ca, dev_file("ca.pem"))?,
         identity: Some((
-            setting("tls-cert", &args.tls_cert, dev("root-client.pem"))?,
-            setting("tls-key", &args.tls_key, dev("root-client-key.pem"))?,
+            setting("tls-cert", &args.tls_cert, dev_file("root-client.pem"))?,
+            setting("tls-key", &args.tls_key, dev_file("root-client-key.pem"))?,
         )),
     };
     chapter_03::connect_tls(args.addr, &files, &args.server_name)
         .await
-        .with_context(|| format!("connecting to {} over mutual TLS", args.addr))
+        .map_err(|error| unreachable_server(args.addr, &error))
+}
+
+/// A failed connection as one line that says where, and what to check: a
+/// refused connection usually means no server is running there.
+fn unreachable_server(
+    addr: std::net::SocketAddr,
+    error: &(dyn std::error::Error + 'static),
+) -> anyhow::Error {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return anyhow::anyhow!(
+                "cannot connect to {addr}: connection refused (is proglog serve running there?)"
+            );
+        }
+        cause = error.source();
+    }
+    anyhow::anyhow!("cannot connect to {addr}: {}", crate::one_line(error))
 }
 // ANCHOR_END: connect
 

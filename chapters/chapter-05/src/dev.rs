@@ -21,14 +21,38 @@ use std::sync::Arc;
 /// Every development file, by its path in the repository.
 const FILES: [(&str, &[u8]); 9] = [
     ("certs/ca.pem", include_bytes!("../../../certs/ca.pem")),
-    ("certs/server.pem", include_bytes!("../../../certs/server.pem")),
-    ("certs/server-key.pem", include_bytes!("../../../certs/server-key.pem")),
-    ("certs/root-client.pem", include_bytes!("../../../certs/root-client.pem")),
-    ("certs/root-client-key.pem", include_bytes!("../../../certs/root-client-key.pem")),
-    ("certs/nobody-client.pem", include_bytes!("../../../certs/nobody-client.pem")),
-    ("certs/nobody-client-key.pem", include_bytes!("../../../certs/nobody-client-key.pem")),
-    ("policies/model.conf", include_bytes!("../../../policies/model.conf")),
-    ("policies/policy.csv", include_bytes!("../../../policies/policy.csv")),
+    (
+        "certs/server.pem",
+        include_bytes!("../../../certs/server.pem"),
+    ),
+    (
+        "certs/server-key.pem",
+        include_bytes!("../../../certs/server-key.pem"),
+    ),
+    (
+        "certs/root-client.pem",
+        include_bytes!("../../../certs/root-client.pem"),
+    ),
+    (
+        "certs/root-client-key.pem",
+        include_bytes!("../../../certs/root-client-key.pem"),
+    ),
+    (
+        "certs/nobody-client.pem",
+        include_bytes!("../../../certs/nobody-client.pem"),
+    ),
+    (
+        "certs/nobody-client-key.pem",
+        include_bytes!("../../../certs/nobody-client-key.pem"),
+    ),
+    (
+        "policies/model.conf",
+        include_bytes!("../../../policies/model.conf"),
+    ),
+    (
+        "policies/policy.csv",
+        include_bytes!("../../../policies/policy.csv"),
+    ),
 ];
 // ANCHOR_END: files
 
@@ -102,7 +126,10 @@ mod tests {
                 std::fs::read(repository.join(name)).unwrap(),
                 "{name}"
             );
-            let mode = std::fs::metadata(files.path(name)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(files.path(name))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{name}");
         }
         let dir = files.dir().to_path_buf();

@@ -10,6 +10,8 @@
 //!   over defaults, checked before anything starts.
 //! * [`server`]: the composition root: log, TLS, ACL, health, reflection,
 //!   metrics, retention, signals and graceful shutdown.
+//! * [`dev`]: the development certificates and ACL built into the binary.
+//! * [`drain`]: ending health's and reflection's endless streams at shutdown.
 //! * [`observability`]: logs (tracing, text or JSON), one event per RPC,
 //!   and Prometheus metrics.
 //! * [`metered_log`]: the log, counting what is appended.
@@ -21,6 +23,8 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod consume;
+pub mod dev;
+pub mod drain;
 pub mod metered_log;
 pub mod observability;
 pub mod produce;
@@ -56,12 +60,30 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            // `{:#}` prints the error and its causes on one line.
-            eprintln!("proglog: {error:#}");
+            eprintln!("proglog: {}", one_line(error.as_ref()));
             ExitCode::FAILURE
         }
     }
 }
+
+// ANCHOR: one_line
+/// An error and its causes on one line, each said once: a cause whose words
+/// the line already ends with (a wrapper that prints its source, as
+/// `thiserror`'s do, then also exposes it) is not repeated.
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let text = error.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = error.source();
+    }
+    line
+}
+// ANCHOR_END: one_line
 
 /// Runs the command the user gave.
 ///

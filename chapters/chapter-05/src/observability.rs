@@ -106,9 +106,8 @@ where
     // ANCHOR_END: service_head
     // ANCHOR: service_call
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let path = request.uri().path();
-        let method: Arc<str> = path.rsplit('/').next().unwrap_or(path).into();
-        let streaming = method.ends_with("Stream");
+        let method: Arc<str> = method_label(request.uri().path()).into();
+        let streaming = method.ends_with("Stream") || method.as_ref() == "Watch";
         if streaming {
             metrics::gauge!("proglog_open_streams").increment(1.0);
         }
@@ -147,6 +146,30 @@ where
 // ANCHOR_END: service_call
 
 // ANCHOR: status_code
+// ANCHOR: method_label
+/// The `method` label of a call's metrics: the method's name for the
+/// methods this server has, and `unknown` for any other path. A path comes
+/// from the client, before any check: used as a label as it is, every
+/// client with a certificate could create new metric series at will.
+fn method_label(path: &str) -> &'static str {
+    const KNOWN: [&str; 7] = [
+        "/log.v1.Log/Produce",
+        "/log.v1.Log/ProduceStream",
+        "/log.v1.Log/Consume",
+        "/log.v1.Log/ConsumeStream",
+        "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Watch",
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    ];
+    let v1alpha = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
+    match KNOWN.iter().find(|known| **known == path) {
+        Some(known) => known.rsplit('/').next().unwrap_or(known),
+        None if path == v1alpha => "ServerReflectionInfo",
+        None => "unknown",
+    }
+}
+// ANCHOR_END: method_label
+
 /// The gRPC status code in a header map, as gRPC names it.
 fn status_code(headers: &http::HeaderMap) -> Option<String> {
     let code = headers

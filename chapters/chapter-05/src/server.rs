@@ -15,16 +15,19 @@ use std::sync::Arc;
 use anyhow::Context;
 use chapter_01::Log;
 use chapter_02::api::v1::FILE_DESCRIPTOR_SET;
+use chapter_02::status::CodecErrorLayer;
 use chapter_02::{FollowableLog, LogService, ServiceConfig};
 use chapter_04::{AuthorizationLayer, CasbinAuthorizer};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tower::util::option_layer;
 
 use crate::cli::ServeArgs;
+use crate::drain::DrainLayer;
 use crate::metered_log::MeteredLog;
 use crate::observability::{
     RpcObservabilityLayer, init_tracing, install_metrics, report_log_gauges,
@@ -67,9 +70,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     mut reload: tokio::signal::unix::Signal,
 ) -> anyhow::Result<()> {
-    if settings.dev {
+    if let Some(dev) = &settings.dev {
         tracing::warn!(
-            "development mode: using the repository's certificates and ACL; never do this in production"
+            files = %dev.dir().display(),
+            "development mode: using the development certificates and ACL built into this binary; their keys are public, so anyone can be root: never do this in production"
         );
     }
     if settings.security == Security::Insecure {
@@ -148,23 +152,35 @@ pub async fn serve(
     // ANCHOR_END: serve_background
 
     // ANCHOR: serve_router
-    // Outermost first: every call is observed, even one the ACL refuses.
+    // Outermost first: every call is observed, even one the ACL refuses;
+    // tonic's own decoding errors get their proper status innermost.
+    let (start_draining, draining) = watch::channel(false);
     let router = Server::builder()
+        .max_concurrent_streams(Some(service.config().max_concurrent_streams))
         .layer(RpcObservabilityLayer)
         .layer(option_layer(authorizer.map(AuthorizationLayer::new)))
+        .layer(DrainLayer::new(draining))
+        .layer(CodecErrorLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service.clone().into_server());
+    let grace = settings.shutdown_grace;
     let shutdown = async move {
         shutdown.await;
-        // Health checkers that watch (or poll) see NOT_SERVING now; the
-        // drain starts at once, and new connections are refused.
+        // Health checkers that watch (or poll) see NOT_SERVING now, while
+        // the server still serves: a load balancer has `grace` to stop
+        // sending before the drain refuses new calls.
         for name in ["", LOG_SERVICE_NAME] {
             health
                 .set_service_status(name, ServingStatus::NotServing)
                 .await;
         }
+        tracing::info!(?grace, "NOT_SERVING; draining after the grace period");
+        tokio::time::sleep(grace).await;
+        // Streams that never end by themselves (health's Watch,
+        // reflection) end now, with the Log's (chapter 2).
+        start_draining.send_replace(true);
     };
     tracing::info!(
         addr = %settings.addr,

@@ -11,28 +11,27 @@ use chapter_03::ServerTlsFiles;
 use serde::Deserialize;
 
 use crate::cli::{LogFormat, ServeArgs};
+use crate::dev::DevFiles;
 use crate::units::{parse_duration, parse_size, parse_sync};
 
 /// The largest `--max-record-bytes` accepted: 1 GiB (a record must fit in
 /// one gRPC message, and in memory, several times over).
 pub const MAX_RECORD_LIMIT: u64 = 1 << 30;
 
+/// The largest `--segment-bytes` accepted: 1 TiB. Retention deletes whole
+/// segments; a larger one would be a unit no disk wants to lose at once.
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 40;
+
+/// The smallest `--index-bytes` accepted: 1 KiB, 128 records per segment
+/// (fewer would make a pair of files for every handful of records).
+pub const MIN_INDEX_BYTES: u64 = 1 << 10;
+
+/// The largest `--index-bytes` accepted: 1 GiB, 134 million records per
+/// segment, allocated on disk for every active segment.
+pub const MAX_INDEX_BYTES: u64 = 1 << 30;
+
 /// The default gRPC address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8400";
-
-// ANCHOR: repository
-/// The repository this binary was built from: `--dev` uses its `certs/` and
-/// `policies/` (the embedded default for a newcomer running `cargo run`).
-pub fn repository() -> PathBuf {
-    // chapters/chapter-05 → the repository root, without "../.." in it.
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    crate_dir
-        .ancestors()
-        .nth(2)
-        .unwrap_or(crate_dir)
-        .to_path_buf()
-}
-// ANCHOR_END: repository
 
 // ANCHOR: file_settings
 /// The `--config` file: the same settings as the flags, all optional.
@@ -56,6 +55,7 @@ struct FileSettings {
     retention_age: Option<String>,
     retention_interval: Option<String>,
     metrics_addr: Option<SocketAddr>,
+    shutdown_grace: Option<String>,
     log_format: Option<LogFormat>,
 }
 // ANCHOR_END: file_settings
@@ -64,8 +64,9 @@ struct FileSettings {
 /// Everything `proglog serve` needs, resolved and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// Development mode (`--dev`): say so loudly.
-    pub dev: bool,
+    /// Development mode (`--dev`): say so loudly. The development files
+    /// the TLS and ACL settings point at live as long as this.
+    pub dev: Option<DevFiles>,
     /// Where the log lives.
     pub data_dir: PathBuf,
     /// Where to serve gRPC.
@@ -84,6 +85,8 @@ pub struct Settings {
     pub retention: Retention,
     /// Where to serve Prometheus metrics, if anywhere.
     pub metrics_addr: Option<SocketAddr>,
+    /// How long to report NOT_SERVING before draining, at shutdown.
+    pub shutdown_grace: Duration,
     /// How log lines look.
     pub log_format: LogFormat,
 }
@@ -130,11 +133,19 @@ impl Settings {
             Some(path) => read_file(path)?,
             None => FileSettings::default(),
         };
-        let dev = args.dev || file.dev.unwrap_or(false);
-        let insecure = args.insecure || file.insecure.unwrap_or(false);
+        // A flag or variable that says `false` overrides the file's `true`.
+        let dev = args.dev.or(file.dev).unwrap_or(false);
+        let insecure = args.insecure.or(file.insecure).unwrap_or(false);
         if dev && insecure {
             return Err("--dev and --insecure cannot both be set".into());
         }
+        let dev_files =
+            match dev {
+                true => Some(DevFiles::unpack().map_err(|error| {
+                    format!("--dev: cannot unpack the development files: {error}")
+                })?),
+                false => None,
+            };
         // A setting's value: the flag (or its environment variable), else the file's.
         macro_rules! setting {
             ($name:ident) => {
@@ -156,7 +167,11 @@ impl Settings {
         let security = if insecure {
             Security::Insecure
         } else {
-            let dev_file = |dir: &str, name: &str| dev.then(|| repository().join(dir).join(name));
+            let dev_file = |dir: &str, name: &str| {
+                dev_files
+                    .as_ref()
+                    .map(|files| files.path(&format!("{dir}/{name}")))
+            };
             let required = |name: &str, value: Option<PathBuf>| {
                 value.ok_or_else(|| {
                     let env = format!("PROGLOG_{}", name.to_uppercase().replace('-', "_"));
@@ -195,7 +210,7 @@ impl Settings {
             None => SyncPolicy::Os,
         };
         let settings = Settings {
-            dev,
+            dev: dev_files,
             data_dir: setting!(data_dir).unwrap_or_else(|| PathBuf::from("data")),
             addr: setting!(addr)
                 .unwrap_or_else(|| DEFAULT_ADDR.parse().unwrap_or_else(|_| unreachable!())),
@@ -213,6 +228,8 @@ impl Settings {
                     .unwrap_or(Duration::from_secs(10)),
             },
             metrics_addr: setting!(metrics_addr),
+            shutdown_grace: duration("shutdown-grace", setting!(shutdown_grace))?
+                .unwrap_or(Duration::from_secs(1)),
             log_format: setting!(log_format).unwrap_or(LogFormat::Text),
         };
         settings.check()?;
@@ -221,12 +238,21 @@ impl Settings {
     // ANCHOR_END: resolve_rest
 
     // ANCHOR: check
-    /// Checks that the sizes work together.
+    /// Checks that the sizes work together, and that none is absurd.
     fn check(&self) -> Result<(), String> {
+        if self.max_record_bytes == 0 {
+            return Err("--max-record-bytes must be at least 1".into());
+        }
         if self.max_record_bytes > MAX_RECORD_LIMIT {
             return Err(format!(
                 "--max-record-bytes {} is more than a gRPC message may carry here ({MAX_RECORD_LIMIT})",
                 self.max_record_bytes
+            ));
+        }
+        if self.segment_bytes > MAX_SEGMENT_BYTES {
+            return Err(format!(
+                "--segment-bytes {} is more than the largest segment this server makes ({MAX_SEGMENT_BYTES}, 1TiB)",
+                self.segment_bytes
             ));
         }
         let framed = self.max_record_bytes + chapter_01::FRAME_OVERHEAD;
@@ -238,10 +264,18 @@ impl Settings {
                 chapter_01::FRAME_OVERHEAD
             ));
         }
-        if self.index_bytes < 12 {
+        if !(MIN_INDEX_BYTES..=MAX_INDEX_BYTES).contains(&self.index_bytes) {
             return Err(format!(
-                "--index-bytes {} cannot hold one 12-byte index entry",
+                "--index-bytes {} is outside {MIN_INDEX_BYTES}..={MAX_INDEX_BYTES} (1KiB to 1GiB: 8 bytes per record, 128 records to 134 million per segment)",
                 self.index_bytes
+            ));
+        }
+        if let Some(max_bytes) = self.retention.max_bytes
+            && max_bytes < self.segment_bytes
+        {
+            return Err(format!(
+                "--retention-bytes {max_bytes} is less than one segment (--segment-bytes {}): retention deletes whole segments, so the log could never be that small",
+                self.segment_bytes
             ));
         }
         if self.retention.interval.is_zero() {
@@ -249,7 +283,6 @@ impl Settings {
         }
         Ok(())
     }
-    // ANCHOR_END: check
 
     /// The storage configuration for chapter 1's log.
     pub fn log_config(&self) -> chapter_01::Config {

@@ -19,7 +19,17 @@ use chapter_02::api::v1::log_client::LogClient;
 use chapter_03::{ClientTlsFiles, client_config};
 use tonic::transport::Channel;
 
-use crate::settings::repository;
+/// The repository this crate was built from, where tests find `certs/`
+/// and `policies/` (the binary itself carries them: see [`crate::dev`]).
+pub fn repository() -> PathBuf {
+    // chapters/chapter-05 → the repository root, without "../.." in it.
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir
+        .ancestors()
+        .nth(2)
+        .unwrap_or(crate_dir)
+        .to_path_buf()
+}
 
 /// The environment variable that makes a test executable run as `proglog`.
 pub const RUN_AS_PROGLOG: &str = "PROGLOG_TESTING_RUN_AS_PROGLOG";
@@ -175,6 +185,23 @@ impl ServerProcess {
             std::thread::sleep(Duration::from_millis(20));
         }
         server
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident memory now, in bytes (`VmRSS` in /proc).
+    pub fn resident_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap();
+        kib * 1024
     }
 
     /// What the server has logged so far.

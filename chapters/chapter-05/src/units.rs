@@ -85,7 +85,12 @@ pub fn parse_sync(text: &str) -> Result<SyncPolicy, String> {
                 "sync policy {text:?}: every= takes a whole number of records, at least 1"
             )),
         },
-        Some(("interval", duration)) => parse_duration(duration).map(SyncPolicy::Interval),
+        Some(("interval", duration)) => match parse_duration(duration)? {
+            interval if interval.is_zero() => Err(format!(
+                "sync policy {text:?}: the interval must be longer than 0 (use always to sync every record)"
+            )),
+            interval => Ok(SyncPolicy::Interval(interval)),
+        },
         _ => Err(unknown()),
     }
 }
@@ -133,6 +138,11 @@ mod tests {
             Ok(SyncPolicy::Interval(Duration::from_millis(250)))
         );
         assert!(parse_sync("every=0").is_err());
+        assert!(
+            parse_sync("interval=0ms")
+                .unwrap_err()
+                .contains("longer than 0")
+        );
         assert_eq!(
             parse_sync("sometimes"),
             Err(

@@ -97,3 +97,40 @@ fn restart_after_sigterm_keeps_every_record() {
     );
 }
 // ANCHOR_END: restart
+
+// No server at the address: one line naming it, and what to check.
+#[test]
+fn no_server_is_one_line_naming_the_address() {
+    let addr = common::free_addr().to_string();
+    let output = cli(&["produce", "--dev", "--addr", &addr, "hello"], None);
+    assert!(!output.status.success());
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "proglog: cannot connect to {addr}: connection refused (is proglog serve running there?)\n"
+        )
+    );
+}
+
+// ANCHOR: copied_binary
+// `--dev` works from a binary copied anywhere: the development certificates
+// and ACL are built into it, not looked up in the checkout it came from.
+#[test]
+fn dev_works_from_a_copied_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("proglog");
+    std::fs::copy(common::PROGLOG, &copy).unwrap();
+    let binary = chapter_05::testing::Binary::at(&copy);
+    let server = chapter_05::testing::ServerProcess::start(&binary, dir.path(), &["--dev"], &[]);
+    assert!(
+        server.log().contains("built into this binary"),
+        "{}",
+        server.log()
+    );
+    let produced = server.cli(&["produce", "from a copy"]);
+    assert_eq!(stdout(&produced), "0\n", "{}", stderr(&produced));
+    let consumed = server.cli(&["consume", "--from", "0"]);
+    assert_eq!(stdout(&consumed), "0\tfrom a copy\n");
+    assert!(server.stop().success());
+}
+// ANCHOR_END: copied_binary

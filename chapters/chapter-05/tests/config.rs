@@ -225,3 +225,79 @@ fn help_documents_every_setting() {
     }
     let _ = repo("certs");
 }
+
+// ANCHOR: nonsense_settings
+// Settings that cannot work are refused before anything starts, each with
+// one line that names it: none panics, none is accepted to fail later.
+#[rstest]
+#[case::zero_interval(&["--sync", "interval=0ms"], "proglog: --sync: sync policy \"interval=0ms\": the interval must be longer than 0 (use always to sync every record)")]
+#[case::no_record_bytes(&["--max-record-bytes", "0"], "proglog: --max-record-bytes must be at least 1")]
+#[case::tiny_index(&["--index-bytes", "12"], "proglog: --index-bytes 12 is outside 1024..=1073741824 (1KiB to 1GiB: 8 bytes per record, 128 records to 134 million per segment)")]
+#[case::huge_index(&["--index-bytes", "1000GiB"], "proglog: --index-bytes 1073741824000 is outside 1024..=1073741824 (1KiB to 1GiB: 8 bytes per record, 128 records to 134 million per segment)")]
+#[case::huge_segment(&["--segment-bytes", "18446744073709551615"], "proglog: --segment-bytes 18446744073709551615 is more than the largest segment this server makes (1099511627776, 1TiB)")]
+#[case::no_retention(&["--retention-bytes", "0"], "proglog: --retention-bytes 0 is less than one segment (--segment-bytes 1073741824): retention deletes whole segments, so the log could never be that small")]
+fn settings_that_cannot_work_are_refused(#[case] setting: &[&str], #[case] line: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let addr = free_addr().to_string();
+    let args = [
+        &[
+            "--dev",
+            "--addr",
+            &addr,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        setting,
+    ]
+    .concat();
+    assert_eq!(startup_error(dir.path(), &args, &[]), line);
+}
+// ANCHOR_END: nonsense_settings
+
+// A flag or variable that says `false` turns off what the config file
+// turned on: PROGLOG_INSECURE=false over `insecure = true` serves with TLS
+// (and so needs its files), as the documented precedence says.
+#[rstest]
+#[case::environment(&[], &[("PROGLOG_INSECURE", "false")])]
+#[case::flag(&["--insecure=false"], &[])]
+fn false_overrides_the_file(#[case] flags: &[&str], #[case] env: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("proglog.toml");
+    std::fs::write(&config, "insecure = true\n").unwrap();
+    let addr = free_addr().to_string();
+    let args = [
+        &["--config", config.to_str().unwrap(), "--addr", &addr],
+        flags,
+    ]
+    .concat();
+    let error = startup_error(dir.path(), &args, env);
+    assert!(
+        error.starts_with("proglog: missing setting --tls-cert"),
+        "{error}"
+    );
+}
+
+// A cause is said once, however many layers wrap it.
+#[test]
+fn an_error_and_its_causes_are_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    let addr = free_addr().to_string();
+    let error = startup_error(
+        dir.path(),
+        &[
+            "--dev",
+            "--addr",
+            &addr,
+            "--data-dir",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        error,
+        "proglog: opening the log in <dir>/not-a-dir: creating log directory <dir>/not-a-dir: File exists (os error 17)"
+    );
+}

@@ -447,3 +447,173 @@ async fn eight_producers_and_four_followers() {
         }
     }
 }
+
+/// Calls `path` on `channel` with an empty request: the status it ends with.
+async fn call_path(channel: tonic::transport::Channel, path: String) -> tonic::Status {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let codec =
+        tonic_prost::ProstCodec::<ConsumeRequest, chapter_02::api::v1::ConsumeResponse>::default();
+    let path = http::uri::PathAndQuery::try_from(path).unwrap();
+    grpc.unary(
+        tonic::Request::new(ConsumeRequest { offset: 0 }),
+        path,
+        codec,
+    )
+    .await
+    .unwrap_err()
+}
+
+// ANCHOR: metric_labels
+// A path a client makes up does not become a metric label: every unknown
+// path is counted as `unknown`, so no client can create series at will.
+#[tokio::test]
+async fn unknown_paths_share_one_metric_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_addr = free_addr();
+    let server = ServerProcess::start(
+        dir.path(),
+        &["--dev", "--metrics-addr", &metrics_addr.to_string()],
+    );
+    for n in 0..5 {
+        let status = call_path(
+            server.channel().await,
+            format!("/made.up.Service{n}/Method{n}"),
+        )
+        .await;
+        assert_eq!(status.code(), Code::PermissionDenied);
+        let status = call_path(server.channel().await, format!("/log.v1.Log/Nope{n}")).await;
+        assert_eq!(status.code(), Code::Unimplemented);
+    }
+    let metrics = scrape(metrics_addr);
+    assert!(
+        metrics.contains("proglog_rpcs_total{method=\"unknown\",code=\"PERMISSION_DENIED\"} 5"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("proglog_rpcs_total{method=\"unknown\",code=\"UNIMPLEMENTED\"} 5"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("Nope") && !metrics.contains("Method"),
+        "{metrics}"
+    );
+    assert!(server.stop().success());
+}
+// ANCHOR_END: metric_labels
+
+// ANCHOR: endless_streams
+// At SIGTERM, health watchers hear NOT_SERVING while the server still
+// serves (the grace period), then health's Watch and reflection's stream,
+// which never end by themselves, end with UNAVAILABLE and the server exits:
+// long before the 10-second drain timeout they used to hold it for.
+#[tokio::test]
+async fn endless_streams_end_at_shutdown() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(dir.path(), &["--dev", "--shutdown-grace", "300ms"]);
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
+    let request = tonic_health::pb::HealthCheckRequest {
+        service: "log.v1.Log".to_string(),
+    };
+    let mut watch = health.watch(request).await.unwrap().into_inner();
+    let first = watch.next().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+    let (requests, outbound) = tokio::sync::mpsc::channel(1);
+    requests
+        .send(ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        })
+        .await
+        .unwrap();
+    let mut reflection = ServerReflectionClient::new(server.channel().await)
+        .server_reflection_info(tokio_stream::wrappers::ReceiverStream::new(outbound))
+        .await
+        .unwrap()
+        .into_inner();
+    reflection.next().await.unwrap().unwrap();
+
+    let stopping = Instant::now();
+    server.signal("TERM");
+    let not_serving = watch.next().await.unwrap().unwrap();
+    assert_eq!(not_serving.status, ServingStatus::NotServing as i32);
+    let watch_end = watch.next().await.unwrap().unwrap_err();
+    assert_eq!(watch_end.code(), Code::Unavailable, "{watch_end:?}");
+    let reflection_end = reflection.next().await.unwrap().unwrap_err();
+    assert_eq!(
+        reflection_end.code(),
+        Code::Unavailable,
+        "{reflection_end:?}"
+    );
+    let exited = server.wait(Duration::from_secs(20));
+    assert!(exited.success());
+    let took = stopping.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "the shutdown took {took:?}: the streams held it to the drain timeout"
+    );
+    drop(requests);
+}
+// ANCHOR_END: endless_streams
+
+// ANCHOR: memory_bound
+// One connection with 100 ConsumeStreams of 1 MiB records that never read:
+// the server buffers a bounded amount per stream and in all, so its memory
+// stays far below the 100 × 64 MiB an unbounded 64-message buffer allowed.
+#[tokio::test]
+async fn never_reading_streams_keep_memory_bounded() {
+    const STREAMS: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &["--dev"]);
+    let mut client = server.client("root").await;
+    let value = vec![7u8; (1 << 20) - 64];
+    let requests: Vec<ProduceRequest> = (0..100).map(|_| produce_request(value.clone())).collect();
+    let acknowledged = client
+        .produce_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner()
+        .collect::<Vec<_>>()
+        .await;
+    assert_eq!(acknowledged.len(), 100);
+    let before = server.resident_bytes();
+    let mut streams = Vec::with_capacity(STREAMS);
+    for _ in 0..STREAMS {
+        let stream = client
+            .consume_stream(ConsumeRequest { offset: 0 })
+            .await
+            .unwrap()
+            .into_inner();
+        streams.push(stream);
+    }
+    // Wait until the server has read all it will: its memory stops growing.
+    let mut highest = server.resident_bytes();
+    let mut steady = 0;
+    while steady < 10 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = server.resident_bytes();
+        if now > highest + (1 << 20) {
+            highest = now;
+            steady = 0;
+        } else {
+            steady += 1;
+        }
+    }
+    println!(
+        "{STREAMS} never-reading streams of 1 MiB records: server RSS {} MiB (before the streams: {} MiB)",
+        highest >> 20,
+        before >> 20
+    );
+    assert!(
+        highest < 512 << 20,
+        "the server holds {} MiB for {STREAMS} streams that read nothing",
+        highest >> 20
+    );
+    drop(streams);
+    assert!(server.stop().success());
+}
+// ANCHOR_END: memory_bound

@@ -21,7 +21,7 @@ pub fn binary() -> Binary {
 }
 
 pub fn repo(path: &str) -> PathBuf {
-    chapter_05::settings::repository().join(path)
+    chapter_05::testing::repository().join(path)
 }
 
 /// `proglog serve` with these arguments, on a free port, in `dir`.
