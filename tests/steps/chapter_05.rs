@@ -9,7 +9,7 @@ use std::time::Duration;
 use chapter_02::api::v1::{ProduceRequest, Record};
 use chapter_05::testing::{
     Binary, ServerProcess, assert_acknowledged_read_back, cert, free_addr, produce_flat_out,
-    stderr, stdout,
+    stderr, stdout, wait_for_acknowledged,
 };
 use cucumber::{given, then, when};
 
@@ -114,8 +114,9 @@ fn prints_all(world: &mut ProglogWorld, count: u64) {
 
 #[given(expr = "{int} clients are producing records as fast as they can")]
 async fn producing(world: &mut ProglogWorld, clients: u64) {
-    world.proglog.acknowledged = Some(produce_flat_out(world.proglog.server(), clients).await);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let acknowledged = produce_flat_out(world.proglog.server(), clients).await;
+    wait_for_acknowledged(&acknowledged, 500).await;
+    world.proglog.acknowledged = Some(acknowledged);
 }
 
 #[when("the server is sent SIGKILL")]
@@ -123,8 +124,6 @@ async fn sigkill(world: &mut ProglogWorld) {
     let mut server = world.proglog.server.take().unwrap();
     server.signal("KILL");
     server.wait(Duration::from_secs(10));
-    // Let the producers see their streams break.
-    tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
 #[then("every offset the clients were given reads back identical")]

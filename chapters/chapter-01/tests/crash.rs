@@ -68,13 +68,19 @@ fn child(dir: &Path) {
 
 fn parent() {
     let dir = tempfile::tempdir().unwrap();
-    let mut random = xorshift(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64
-            | 1,
-    );
+    // The kill times are random; PROGLOG_CRASH_SEED replays a run.
+    let seed = match std::env::var("PROGLOG_CRASH_SEED") {
+        Ok(seed) => seed.parse().unwrap(),
+        Err(_) => {
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        }
+    };
+    println!("crash: seed {seed} (PROGLOG_CRASH_SEED={seed} replays the kill times)");
+    let mut random = xorshift(seed);
     let mut acknowledged = 0u64; // every offset below this was reported by a child
     let mut repairs = 0;
     for round in 1..=ROUNDS {

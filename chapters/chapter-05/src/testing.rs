@@ -330,6 +330,19 @@ pub async fn produce_flat_out(server: &ServerProcess, clients: u64) -> Acknowled
     acknowledged
 }
 
+/// Waits (up to 60 s) until at least `count` records were acknowledged.
+pub async fn wait_for_acknowledged(acknowledged: &Acknowledged, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().unwrap().len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} records were acknowledged",
+            acknowledged.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Checks, with one stream from offset 0, that every acknowledged offset
 /// reads back from `server` with the value it was acknowledged for.
 pub async fn assert_acknowledged_read_back(server: &ServerProcess, acknowledged: &Acknowledged) {

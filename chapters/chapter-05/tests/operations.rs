@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chapter_02::api::v1::{ConsumeRequest, ProduceRequest, Record};
-use chapter_05::testing::{assert_acknowledged_read_back, produce_flat_out};
+use chapter_05::testing::{assert_acknowledged_read_back, produce_flat_out, wait_for_acknowledged};
 use common::{ServerProcess, free_addr, repo, stdout};
 use tokio_stream::StreamExt;
 use tonic::Code;
@@ -348,10 +348,9 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(dir.path(), &["--dev", "--sync", "always"]);
     let acknowledged = produce_flat_out(&server, 4).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_for_acknowledged(&acknowledged, 500).await;
     server.signal("KILL");
     drop(server);
-    tokio::time::sleep(Duration::from_millis(200)).await; // the producers see their streams break
 
     let server = ServerProcess::start(dir.path(), &["--dev"]);
     assert_acknowledged_read_back(&server, &acknowledged).await;

@@ -93,6 +93,20 @@ impl TestServer {
         self.log.log().reads.load(Ordering::SeqCst)
     }
 
+    /// Waits until the service stops reading the log (no read for 300 ms:
+    /// a stalled client's buffers are full), and returns how many it read.
+    pub async fn reads_settled(&self) -> u64 {
+        let mut reads = self.reads();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let now = self.reads();
+            if now == reads {
+                return now;
+            }
+            reads = now;
+        }
+    }
+
     /// Signals shutdown and waits for `serve` to return.
     pub async fn shut_down(&mut self) -> chapter_02::Result<()> {
         let _ = self.shutdown.take().unwrap().send(());
