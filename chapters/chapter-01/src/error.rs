@@ -150,3 +150,55 @@ impl Error {
         }
     }
 }
+
+impl Error {
+    /// The same error again, for each appender of a failed group.
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::Io {
+                action,
+                path,
+                source,
+            } => Error::Io {
+                action,
+                path: path.clone(),
+                source: match source.raw_os_error() {
+                    Some(code) => std::io::Error::from_raw_os_error(code),
+                    None => std::io::Error::new(source.kind(), source.to_string()),
+                },
+            },
+            Error::OffsetOutOfRange {
+                offset,
+                lowest,
+                next,
+            } => Error::OffsetOutOfRange {
+                offset: *offset,
+                lowest: *lowest,
+                next: *next,
+            },
+            Error::RecordTooLarge {
+                len,
+                max_store_bytes,
+                overhead,
+            } => Error::RecordTooLarge {
+                len: *len,
+                max_store_bytes: *max_store_bytes,
+                overhead: *overhead,
+            },
+            Error::Corrupt {
+                path,
+                position,
+                problem,
+            } => Error::Corrupt {
+                path: path.clone(),
+                position: *position,
+                problem: problem.clone(),
+            },
+            Error::InvalidConfig(message) => Error::InvalidConfig(message.clone()),
+            Error::Locked { path } => Error::Locked { path: path.clone() },
+            Error::Poisoned { cause } => Error::Poisoned {
+                cause: cause.clone(),
+            },
+        }
+    }
+}

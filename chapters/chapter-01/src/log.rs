@@ -25,7 +25,7 @@ use std::fs::{self, File, OpenOptions};
 use std::ops::Range;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Instant;
 
@@ -96,9 +96,9 @@ struct Writer {
     unsynced_records: u64,
     /// When the last sync was.
     last_sync: Instant,
-    /// Segments written since the last sync (the active one, and any that
-    /// rolled since): a sync covers all of them, so that what it promises
-    /// is a prefix of the log.
+    /// Segments that rolled since the last sync: a sync covers them and the
+    /// active one, oldest first, so that what it promises is a prefix of
+    /// the log.
     unsynced: Vec<Weak<Segment>>,
     /// Whether segment files were created or removed since the last sync.
     directory_changed: bool,
@@ -109,6 +109,9 @@ struct Writer {
 /// What the log and its sealer thread share.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
+    /// Whether the log refuses writes (checked on every append, so an
+    /// atomic rather than the lock below).
+    refuses_writes: AtomicBool,
     /// Why the log refuses writes, once it does.
     poisoned: Mutex<Option<String>>,
     /// How many times a store was synced.
@@ -124,10 +127,14 @@ impl Shared {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         poisoned.get_or_insert(cause);
+        self.refuses_writes.store(true, Ordering::Release);
     }
 
     /// `Err` if the log refuses writes.
     fn check(&self) -> Result<()> {
+        if !self.refuses_writes.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let poisoned = self
             .poisoned
             .lock()
@@ -291,54 +298,41 @@ impl Log {
     /// they fill, syncs as the policy says, then publishes the records. If
     /// anything fails, the whole group is taken back and every batch gets
     /// the error.
-    fn write_group(&self, group: &[Batch]) -> Vec<Result<Range<u64>>> {
+    fn write_group(&self, group: &[Batch]) -> Result<u64> {
         let mut writer = self.lock_writer();
-        let first = self.next_offset.load(Ordering::Acquire);
-        let outcome = self.shared.check().and_then(|()| {
-            if writer.closed {
-                return Err(Error::Poisoned {
-                    cause: "the log is closed".into(),
-                });
-            }
-            let Some(start) = active(&self.read_segments()).cloned() else {
-                return Err(Error::Poisoned {
-                    cause: "the log has no active segment".into(),
-                });
-            };
-            let mut written = Written {
-                start: (Arc::clone(&start), start.end()),
-                segments: vec![start],
-            };
-            let records = match self.write_batches(&mut writer, group, &mut written) {
-                Ok(records) => records,
-                Err(error) => return Err(self.roll_back(&mut writer, written, error, false)),
-            };
-            match self.sync_if_due(&mut writer, &written, records) {
-                Ok(()) => Ok(written),
-                Err(error) => Err(self.roll_back(&mut writer, written, error, true)),
-            }
-        });
-        match outcome {
-            Ok(written) => {
-                let records: u64 = group.iter().map(|b| b.framed_lens.len() as u64).sum();
-                self.next_offset.store(first + records, Ordering::Release);
-                // Every segment but the last one written filled up: seal it.
-                let sealer = self.lock_sealer();
-                for full in &written.segments[..written.segments.len() - 1] {
-                    sealer.seal(Arc::clone(full));
-                }
-                let mut offset = first;
-                group
-                    .iter()
-                    .map(|batch| {
-                        let start = offset;
-                        offset += batch.framed_lens.len() as u64;
-                        Ok(start..offset)
-                    })
-                    .collect()
-            }
-            Err(error) => group.iter().map(|_| Err(error.duplicate())).collect(),
+        self.shared.check()?;
+        if writer.closed {
+            return Err(Error::Poisoned {
+                cause: "the log is closed".into(),
+            });
         }
+        let Some(start) = active(&self.read_segments()).cloned() else {
+            return Err(Error::Poisoned {
+                cause: "the log has no active segment".into(),
+            });
+        };
+        let first = self.next_offset.load(Ordering::Acquire);
+        let mut written = Written {
+            start: (Arc::clone(&start), start.end()),
+            segments: vec![start],
+        };
+        let records = match self.write_batches(&mut writer, group, &mut written) {
+            Ok(records) => records,
+            Err(error) => return Err(self.roll_back(&mut writer, written, error, false)),
+        };
+        if let Err(error) = self.sync_if_due(&mut writer, &written, records) {
+            return Err(self.roll_back(&mut writer, written, error, true));
+        }
+        // Only now may readers see the records.
+        self.next_offset.store(first + records, Ordering::Release);
+        if written.segments.len() > 1 {
+            // Every segment but the last one written filled up: seal it.
+            let sealer = self.lock_sealer();
+            for full in &written.segments[..written.segments.len() - 1] {
+                sealer.seal(Arc::clone(full));
+            }
+        }
+        Ok(first)
     }
     // ANCHOR_END: write_group
 
@@ -392,8 +386,10 @@ impl Log {
     /// Syncs if the policy says it is time, after `records` more records.
     fn sync_if_due(&self, writer: &mut Writer, written: &Written, records: u64) -> Result<()> {
         writer.unsynced_records += records;
-        for segment in &written.segments {
-            remember_unsynced(&mut writer.unsynced, segment);
+        if written.segments.len() > 1 {
+            for segment in &written.segments {
+                remember_unsynced(&mut writer.unsynced, segment);
+            }
         }
         let due = match self.config.sync {
             SyncPolicy::Os => false,
@@ -410,6 +406,9 @@ impl Log {
     /// Syncs every segment written since the last sync, oldest first, then
     /// the directory if segment files came or went.
     fn sync_unsynced(&self, writer: &mut Writer) -> Result<()> {
+        if let Some(active) = active(&self.read_segments()) {
+            remember_unsynced(&mut writer.unsynced, active);
+        }
         for segment in writer.unsynced.iter().filter_map(Weak::upgrade) {
             segment.sync()?;
             self.shared.count_sync();
@@ -419,9 +418,6 @@ impl Log {
             writer.directory_changed = false;
         }
         writer.unsynced.clear();
-        if let Some(active) = active(&self.read_segments()) {
-            remember_unsynced(&mut writer.unsynced, active);
-        }
         writer.unsynced_records = 0;
         writer.last_sync = Instant::now();
         Ok(())
@@ -746,58 +742,6 @@ impl Written {
     fn active(&self) -> Arc<Segment> {
         let last = self.segments.len() - 1;
         Arc::clone(&self.segments[last])
-    }
-}
-
-impl Error {
-    /// The same error again, for each appender of a failed group.
-    fn duplicate(&self) -> Error {
-        match self {
-            Error::Io {
-                action,
-                path,
-                source,
-            } => Error::Io {
-                action,
-                path: path.clone(),
-                source: match source.raw_os_error() {
-                    Some(code) => std::io::Error::from_raw_os_error(code),
-                    None => std::io::Error::new(source.kind(), source.to_string()),
-                },
-            },
-            Error::OffsetOutOfRange {
-                offset,
-                lowest,
-                next,
-            } => Error::OffsetOutOfRange {
-                offset: *offset,
-                lowest: *lowest,
-                next: *next,
-            },
-            Error::RecordTooLarge {
-                len,
-                max_store_bytes,
-                overhead,
-            } => Error::RecordTooLarge {
-                len: *len,
-                max_store_bytes: *max_store_bytes,
-                overhead: *overhead,
-            },
-            Error::Corrupt {
-                path,
-                position,
-                problem,
-            } => Error::Corrupt {
-                path: path.clone(),
-                position: *position,
-                problem: problem.clone(),
-            },
-            Error::InvalidConfig(message) => Error::InvalidConfig(message.clone()),
-            Error::Locked { path } => Error::Locked { path: path.clone() },
-            Error::Poisoned { cause } => Error::Poisoned {
-                cause: cause.clone(),
-            },
-        }
     }
 }
 

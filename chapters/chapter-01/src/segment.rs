@@ -47,7 +47,7 @@ impl Segment {
     /// Creates a new, empty, active segment at `base_offset` in `dir`.
     pub(crate) fn create(dir: &Path, base_offset: u64, config: &Config) -> Result<Segment> {
         let store_path = segment_path(dir, base_offset, "store");
-        let store = Store::open(&store_path)?;
+        let store = Store::open(&store_path, config.max_store_bytes)?;
         let index = Index::open(
             &segment_path(dir, base_offset, "index"),
             config.max_index_bytes,
@@ -77,7 +77,10 @@ impl Segment {
         role: Role,
         clean: bool,
     ) -> Result<(Segment, Recovered)> {
-        let store = Store::open(&segment_path(dir, base_offset, "store"))?;
+        let store = Store::open(
+            &segment_path(dir, base_offset, "store"),
+            config.max_store_bytes,
+        )?;
         let mut index = Index::open(
             &segment_path(dir, base_offset, "index"),
             config.max_index_bytes,

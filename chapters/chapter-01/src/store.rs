@@ -16,15 +16,23 @@
 //! bytes to the operating system before it returns, so whatever the log has
 //! acknowledged survives a crash of the process. (Batching happens a level
 //! up: one append of many records, and many appenders sharing one write,
-//! are one system call.) Nothing here takes a lock: the one writer is
-//! chosen by the log, and readers only read bytes below [`Store::size`],
-//! which never change once written.
+//! are one system call.)
+//!
+//! Reads go through a read-only memory map of the file, not a `pread` each:
+//! a point read is then a copy from the page cache and a checksum, with no
+//! system call at all (a system call costs more than reading a small record
+//! does). The map covers the segment's whole limit from the start, so it
+//! never has to grow; only the bytes below [`Store::size`] are ever read,
+//! and those never change once written. Nothing here takes a lock: the one
+//! writer is chosen by the log.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::{Corruption, Error, Result};
 
@@ -46,6 +54,8 @@ pub(crate) struct Store {
     /// Where the records end: the next frame is written here. Bytes past it
     /// (a failed write not yet cut off) are not the log's.
     size: AtomicU64,
+    /// The file, mapped read-only to its limit, for reads.
+    map: MmapRaw,
 }
 
 /// The on-disk size of a record with a payload of `len` bytes.
@@ -65,9 +75,10 @@ pub(crate) fn encode_frame(frames: &mut Vec<u8>, value: &[u8]) {
 // ANCHOR_END: encode
 
 impl Store {
-    /// Opens (or creates) the store file at `path`. The file is taken as it is;
-    /// [`Store::scan`] says how much of it is valid.
-    pub(crate) fn open(path: &Path) -> Result<Store> {
+    /// Opens (or creates) the store file at `path`, which may grow to
+    /// `max_bytes`. The file is taken as it is; [`Store::scan`] says how much
+    /// of it is valid.
+    pub(crate) fn open(path: &Path, max_bytes: u64) -> Result<Store> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -80,10 +91,16 @@ impl Store {
             .metadata()
             .map_err(Error::io("inspecting store", path))?
             .len();
+        let map_len = usize::try_from(size.max(max_bytes).max(1)).unwrap_or(usize::MAX);
+        let map = MmapOptions::new()
+            .len(map_len)
+            .map_raw_read_only(&file)
+            .map_err(Error::io("mapping store", path))?;
         Ok(Store {
             path: path.to_path_buf(),
             file,
             size: AtomicU64::new(size),
+            map,
         })
     }
 
@@ -131,43 +148,57 @@ impl Store {
     // ANCHOR: read
     /// Reads the record whose frame starts at `position`.
     ///
-    /// `end` is where the next frame starts, when the index knows it: then
-    /// the read is a single `pread`. For the newest record it is `None`, and
-    /// the header is read first to learn the length. Either way the checksum
-    /// is verified before a byte is returned.
+    /// `end` is where the next frame starts, when the index knows it; for
+    /// the newest record it is `None`, and the header says. Either way the
+    /// checksum is verified before a byte is returned.
     pub(crate) fn read(&self, position: u64, end: Option<u64>) -> Result<Vec<u8>> {
-        let end = match end {
-            Some(end) => end,
-            None => {
-                let header = self.read_header(position)?;
-                let len = split_header(&header).0;
-                let available = self.size().saturating_sub(position + FRAME_OVERHEAD);
-                if len > available {
-                    let problem = Corruption::LengthPastEnd { len, available };
-                    return Err(self.corrupt(position, problem));
-                }
-                position + FRAME_OVERHEAD + len
-            }
-        };
-        let span = end.saturating_sub(position);
-        if span < FRAME_OVERHEAD {
-            return Err(self.corrupt(position, Corruption::TruncatedHeader { available: span }));
+        let header = self.bytes(position, FRAME_OVERHEAD)?;
+        let (len, stored) = split_header(header.first_chunk().unwrap_or(&[0; HEADER_WIDTH]));
+        if let Some(end) = end
+            && FRAME_OVERHEAD + len != end.saturating_sub(position)
+        {
+            let expected = end.saturating_sub(position).saturating_sub(FRAME_OVERHEAD);
+            return Err(self.corrupt(position, Corruption::LengthMismatch { len, expected }));
         }
-        let mut frame = vec![0; span as usize];
-        self.pread(&mut frame, position)?;
-        let len = decode_frame(&frame).map_err(|problem| self.corrupt(position, problem))?;
-        if FRAME_OVERHEAD + len != span {
-            let problem = Corruption::LengthMismatch {
-                len,
-                expected: span - FRAME_OVERHEAD,
-            };
+        let available = self.size().saturating_sub(position + FRAME_OVERHEAD);
+        if len > available {
+            return Err(self.corrupt(position, Corruption::LengthPastEnd { len, available }));
+        }
+        let payload = self.bytes(position + FRAME_OVERHEAD, len)?;
+        let computed = crc32c::crc32c_append(crc32c::crc32c(&header[..LENGTH_WIDTH]), payload);
+        if computed != stored {
+            let problem = Corruption::ChecksumMismatch { stored, computed };
             return Err(self.corrupt(position, problem));
         }
-        frame.drain(..HEADER_WIDTH);
-        Ok(frame)
+        Ok(payload.to_vec())
     }
     // ANCHOR_END: read
 
+    // ANCHOR: bytes
+    /// The `len` bytes of the file at `position`, through the map: only
+    /// bytes below [`Store::size`], which are written and never change.
+    fn bytes(&self, position: u64, len: u64) -> Result<&[u8]> {
+        let available = self.size().saturating_sub(position);
+        if len > available {
+            return Err(self.corrupt(position, Corruption::TruncatedHeader { available }));
+        }
+        let (start, len) = (position as usize, len as usize);
+        #[allow(unsafe_code)]
+        // SAFETY: `start + len` is at most the store's size, which is at most
+        // the file's length (the size only grows after a write completes, and
+        // the file is only cut back, by recovery or a failed append, past
+        // bytes no reader has been given an offset for), and at most the
+        // map's length (the map covers the segment's limit, which the size
+        // never passes). Those bytes are written once and never change, so
+        // the slice stays valid for as long as the store lives: the file is
+        // the log's alone (a locked directory, private files).
+        let bytes = unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(start), len) };
+        Ok(bytes)
+    }
+    // ANCHOR_END: bytes
+
+    /// The frame header at `position`, read from the file (recovery's reads
+    /// go through `pread`: they may look at bytes no record owns yet).
     fn read_header(&self, position: u64) -> Result<[u8; HEADER_WIDTH]> {
         let available = self.size().saturating_sub(position);
         if available < FRAME_OVERHEAD {
@@ -414,7 +445,7 @@ mod tests {
 
     fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("test.store")).unwrap();
+        let store = Store::open(&dir.path().join("test.store"), 1 << 20).unwrap();
         (dir, store)
     }
 
@@ -482,7 +513,7 @@ mod tests {
         let (dir, store) = temp_store();
         store.write_at_end(&frames(&[b"first"])).unwrap();
         let path = dir.path().join("test.store");
-        let reopened = Store::open(&path).unwrap();
+        let reopened = Store::open(&path, 1 << 20).unwrap();
         let good = store.size();
         // Garbage appended behind the store's back (as a half-failed write leaves).
         std::fs::write(
@@ -503,7 +534,7 @@ mod tests {
         let (dir, store) = temp_store();
         let positions = append_all(&store);
         drop(store);
-        let store = Store::open(&dir.path().join("test.store")).unwrap();
+        let store = Store::open(&dir.path().join("test.store"), 1 << 20).unwrap();
         for (position, record) in positions.iter().zip(RECORDS) {
             assert_eq!(store.read(*position, None).unwrap(), record);
         }
@@ -523,7 +554,7 @@ mod tests {
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[12] ^= 0x01; // first payload byte
         std::fs::write(&path, bytes).unwrap();
-        let store = Store::open(&path).unwrap();
+        let store = Store::open(&path, 1 << 20).unwrap();
         assert!(matches!(
             store.read(0, None),
             Err(Error::Corrupt {
@@ -554,7 +585,7 @@ mod tests {
             .collect();
         let tail = [vec![0; 4096], noise].concat();
         std::fs::write(&path, [std::fs::read(&path).unwrap(), tail].concat()).unwrap();
-        let store = Store::open(&path).unwrap();
+        let store = Store::open(&path, 1 << 20).unwrap();
         assert_eq!(store.find_frame_after(end, &[end + 100]).unwrap(), None);
     }
 
@@ -566,7 +597,7 @@ mod tests {
         drop(store);
         let path = dir.path().join("test.store");
         std::fs::write(&path, [&u64::MAX.to_be_bytes()[..], &[0; 20]].concat()).unwrap();
-        let store = Store::open(&path).unwrap();
+        let store = Store::open(&path, 1 << 20).unwrap();
         let scan = store.scan().unwrap();
         assert_eq!(
             scan.problem,

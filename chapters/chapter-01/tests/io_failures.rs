@@ -20,8 +20,11 @@ use chapter_01::{Config, Error, Log};
 
 const SCENARIO: &str = "PROGLOG_IO_FAILURE_SCENARIO";
 
-/// Each scenario: its name, and the function the child runs.
-const SCENARIOS: [(&str, fn(&Path)); 6] = [
+/// A scenario: its name, and the function the child runs in a directory.
+type Scenario = (&'static str, fn(&Path));
+
+/// Every scenario.
+const SCENARIOS: [Scenario; 6] = [
     ("a_full_disk_fails_appends_without_a_trace", full_disk),
     (
         "an_immutable_store_fails_appends_without_a_trace",
@@ -304,7 +307,7 @@ fn out_of_file_descriptors(dir: &Path) {
     }
     let limit = getrlimit(Resource::Nofile);
     // Take every descriptor there is: open /dev/null until the OS says no.
-    let mut lowered = limit.clone();
+    let mut lowered = limit;
     lowered.current = Some(64);
     setrlimit(Resource::Nofile, lowered).unwrap();
     let mut hogs = Vec::new();

@@ -13,6 +13,8 @@
 //!   and `ConsumeStream`, which follows the log without polling.
 //! * `budget` and [`stream`]: what a stream may buffer for a slow client,
 //!   and how it ends with the right status.
+//! * `committer`: group commit for the service, when appends wait for
+//!   the disk: one task appends for every call waiting.
 //! * [`server`]: [`serve`], the entry point: a listener, a log and a
 //!   shutdown future, in the style of mini-redis.
 //! * [`client`]: [`connect`], a client for the service.
@@ -24,6 +26,7 @@ pub mod api;
 mod budget;
 pub mod client;
 pub mod commit_log;
+mod committer;
 pub mod echo;
 pub mod error;
 pub mod server;

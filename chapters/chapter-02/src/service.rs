@@ -28,6 +28,7 @@ use crate::api::v1::log_server::{Log, LogServer};
 use crate::api::v1::{ConsumeRequest, ConsumeResponse, ProduceRequest, ProduceResponse, Record};
 use crate::budget::{MemoryBudget, Reservation};
 use crate::commit_log::{CommitLog, FollowableLog};
+use crate::committer::Committer;
 use crate::error::{Error, Result};
 use crate::status::request_error;
 use crate::stream::{ResponseStream, StreamSender, response_stream};
@@ -131,6 +132,9 @@ pub struct LogService<L> {
     log: Arc<FollowableLog<L>>,
     config: Arc<ServiceConfig>,
     budget: MemoryBudget,
+    /// The task that appends for every call when appends wait for the disk
+    /// (started with the first such append).
+    committer: Arc<std::sync::OnceLock<Committer>>,
     /// Becomes `true` when the server shuts down, to end open streams.
     stop: Arc<watch::Sender<bool>>,
 }
@@ -141,6 +145,7 @@ impl<L> Clone for LogService<L> {
             log: Arc::clone(&self.log),
             config: Arc::clone(&self.config),
             budget: self.budget.clone(),
+            committer: Arc::clone(&self.committer),
             stop: Arc::clone(&self.stop),
         }
     }
@@ -158,6 +163,7 @@ impl<L: CommitLog> LogService<L> {
         Ok(LogService {
             log,
             budget: MemoryBudget::new(config.total_buffer_bytes, config.stream_buffer_bytes),
+            committer: Arc::default(),
             config: Arc::new(config),
             stop: Arc::new(stop),
         })
@@ -218,20 +224,24 @@ impl<L: CommitLog> LogService<L> {
     /// Appends `values` as one batch. When it returns, the records are in
     /// the operating system's hands (and on disk under `SyncPolicy::Always`),
     /// and readers can see them; if it fails, none was appended. An append
-    /// that may fsync runs on tokio's blocking pool, where concurrent
-    /// appends meet in the log's commit queue and share one fsync; one that
-    /// cannot fsync runs right here, since the trip to the pool and back
-    /// would cost more than the append itself.
+    /// that may fsync goes to the [committer](crate::committer), which
+    /// appends every call's values at once on a blocking thread, so that
+    /// they share one fsync; one that cannot fsync runs right here, since
+    /// the trip to another thread and back would cost more than the append.
     async fn append(&self, values: Vec<Vec<u8>>) -> Result<Range<u64>> {
-        let append = move |log: &FollowableLog<L>| {
-            let slices: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
-            log.append_batch(&slices)
-        };
-        if !self.log.log().appends_wait_for_disk() {
-            return append(&self.log);
+        if self.log.log().appends_wait_for_disk() {
+            let log = &self.log;
+            let committer = match self.committer.get() {
+                Some(committer) => committer,
+                None => {
+                    let started = Committer::start(Arc::clone(log))?;
+                    self.committer.get_or_init(|| started)
+                }
+            };
+            return committer.append(values).await;
         }
-        let log = Arc::clone(&self.log);
-        tokio::task::spawn_blocking(move || append(&log)).await?
+        let slices: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+        self.log.append_batch(&slices)
     }
     // ANCHOR_END: append
 

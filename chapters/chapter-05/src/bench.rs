@@ -62,6 +62,17 @@ pub const WINDOW: usize = 1024;
 /// A failed connection, a refused record (described in one line), a
 /// duplicate offset, or a count of acknowledgements other than `--records`.
 pub async fn run(args: &BenchProduceArgs) -> anyhow::Result<()> {
+    println!("{}", measure(args).await?);
+    Ok(())
+}
+// ANCHOR_END: run
+
+// ANCHOR: measure
+/// Produces as `args` say and returns what the clients observed.
+///
+/// # Errors
+/// As [`run`].
+pub async fn measure(args: &BenchProduceArgs) -> anyhow::Result<Summary> {
     ensure!(args.clients > 0, "--clients must be at least 1");
     let value = value_of_size(args.record_size);
     // Connect everyone before the clock starts: the handshakes are not
@@ -89,13 +100,9 @@ pub async fn run(args: &BenchProduceArgs) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
 
     check_offsets(samples.offsets, args.records)?;
-    println!(
-        "{}",
-        Summary::new(samples.latencies, args.record_size, elapsed)
-    );
-    Ok(())
+    Ok(Summary::new(samples.latencies, args.record_size, elapsed))
 }
-// ANCHOR_END: run
+// ANCHOR_END: measure
 
 /// The value every record carries: `size` bytes of a repeating alphabet, so
 /// `proglog consume` prints something readable.
@@ -266,7 +273,7 @@ const PERCENTILES: [(u64, &str); 4] =
 /// (with fractional milliseconds everywhere: on one machine, latencies are
 /// often below one).
 #[derive(Debug, Clone, PartialEq)]
-struct Summary {
+pub struct Summary {
     records: u64,
     record_size: usize,
     elapsed: Duration,
@@ -277,6 +284,19 @@ struct Summary {
 }
 
 impl Summary {
+    /// Records acknowledged per second of the run.
+    pub fn records_per_second(&self) -> f64 {
+        match self.elapsed.as_secs_f64() {
+            seconds if seconds > 0.0 => self.records as f64 / seconds,
+            _ => 0.0,
+        }
+    }
+
+    /// The 99th percentile of the records' latencies.
+    pub fn p99(&self) -> Duration {
+        self.percentiles[2]
+    }
+
     /// Summarizes one latency per record produced in `elapsed`.
     fn new(mut latencies: Vec<Duration>, record_size: usize, elapsed: Duration) -> Summary {
         latencies.sort_unstable();

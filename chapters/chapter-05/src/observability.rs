@@ -277,6 +277,10 @@ pub fn install_metrics(addr: std::net::SocketAddr) -> anyhow::Result<()> {
     );
     metrics::describe_gauge!("proglog_log_bytes", "Bytes of store files in the log.");
     metrics::describe_gauge!("proglog_open_streams", "Streaming RPCs in progress.");
+    metrics::describe_gauge!(
+        "proglog_log_syncs",
+        "Times the log has forced a store to disk (fdatasync) since the server started."
+    );
     Ok(())
 }
 
@@ -290,6 +294,7 @@ pub async fn report_log_gauges(log: Arc<chapter_01::Log>) {
         metrics::gauge!("proglog_next_offset").set(log.next_offset() as f64);
         metrics::gauge!("proglog_segments").set(log.segment_count() as f64);
         metrics::gauge!("proglog_log_bytes").set(log.size_bytes() as f64);
+        metrics::gauge!("proglog_log_syncs").set(log.sync_count() as f64);
     }
 }
 // ANCHOR_END: gauges
