@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes the development PKI with Cloudflare's CFSSL (Debian: golang-cfssl):
-# a CA, a server certificate for localhost, and two client certificates
-# whose Common Names are the identities the ACL knows: `root` and `nobody`.
+# a CA, a server certificate for localhost, two client certificates whose
+# Common Names are the identities the ACL knows: `root` and `nobody`, and a
+# peer certificate (server and client auth, identity `peer`) with which the
+# servers of a cluster call each other (chapter 7).
 #
 #   cfssl/gencert.sh [OUT_DIR]     (default: certs/ beside this folder)
 #
@@ -34,6 +36,10 @@ for identity in root nobody; do
     -profile client -cn "$identity" "$here/client-csr.json" | cfssljson -bare "$identity-client"
 done
 
+# The peer: both usages, since a server dials its peers with it as well.
+cfssl gencert -ca ca.pem -ca-key ca-key.pem -config "$here/ca-config.json" \
+  -profile peer "$here/peer-csr.json" | cfssljson -bare peer
+
 cp ca.pem server.pem server-key.pem root-client.pem root-client-key.pem \
-  nobody-client.pem nobody-client-key.pem "$out/"
+  nobody-client.pem nobody-client-key.pem peer.pem peer-key.pem "$out/"
 echo "gencert.sh: wrote $(ls "$out" | grep -c '\.pem$') PEM files to $out"

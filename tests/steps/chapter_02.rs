@@ -16,6 +16,7 @@ fn produce_request(value: impl Into<Vec<u8>>) -> ProduceRequest {
             value: value.into(),
             ..Record::default()
         }),
+        ..ProduceRequest::default()
     }
 }
 

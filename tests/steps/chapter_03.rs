@@ -14,6 +14,7 @@ pub(crate) fn produce_request(value: &str) -> ProduceRequest {
             value: value.as_bytes().to_vec(),
             ..Record::default()
         }),
+        ..ProduceRequest::default()
     }
 }
 

@@ -201,6 +201,7 @@ async fn no_certificate(world: &mut ProglogWorld) {
                     value: b"anonymous".to_vec(),
                     ..Record::default()
                 }),
+                ..ProduceRequest::default()
             };
             client
                 .produce(request)

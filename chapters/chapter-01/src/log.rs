@@ -671,15 +671,28 @@ impl Log {
     /// at `config.initial_offset`. (The Go book's `Reset` leaves a closed log.)
     ///
     /// # Errors
+    /// As [`Log::reset_to`].
+    pub fn reset(&self) -> Result<()> {
+        self.reset_to(self.config.initial_offset)
+    }
+
+    /// Deletes every record and leaves an empty log whose next append gets
+    /// `next_offset`: what a Raft log needs after a snapshot replaced
+    /// everything it held (chapter 7), whatever offsets it held before.
+    ///
+    /// # Errors
     /// [`Error::Io`] if a file cannot be removed or created. Segments not
     /// yet removed then stay (still a contiguous log); if every segment went
     /// but the new one could not be created, the log is poisoned.
-    pub fn reset(&self) -> Result<()> {
+    pub fn reset_to(&self, next_offset: u64) -> Result<()> {
         let mut writer = self.lock_writer();
+        self.reset_locked(&mut writer, next_offset)
+    }
+
+    fn reset_locked(&self, writer: &mut Writer, next_offset: u64) -> Result<()> {
         let doomed = self.read_segments().clone();
-        self.remove_segments(&mut writer, &doomed)?;
-        let initial = self.config.initial_offset;
-        match Segment::create(&self.dir, initial, &self.config) {
+        self.remove_segments(writer, &doomed)?;
+        match Segment::create(&self.dir, next_offset, &self.config) {
             Ok(segment) => self.write_segments().push(Arc::new(segment)),
             Err(error) => {
                 self.shared
@@ -687,7 +700,7 @@ impl Log {
                 return Err(error);
             }
         }
-        self.next_offset.store(initial, Ordering::Release);
+        self.next_offset.store(next_offset, Ordering::Release);
         writer.unsynced.clear();
         writer.unsynced_records = 0;
         sync_directory(&self.dir)?;
@@ -695,6 +708,76 @@ impl Log {
         Ok(())
     }
     // ANCHOR_END: reset
+
+    // ANCHOR: truncate_after
+    /// Drops every record after `offset`: the next append gets `offset + 1`.
+    /// What a Raft follower does when the leader's log disagrees with the end
+    /// of its own (chapter 7). If `offset` is below the lowest record, the
+    /// log is emptied and starts at `offset + 1`; if it is the newest record
+    /// or later, nothing changes.
+    ///
+    /// Crash-safe: the segments after the one holding `offset` are removed
+    /// newest first, then that one is cut after `offset`'s record and
+    /// synced, so a crash at any point leaves a valid log that ends at
+    /// `offset` or later, never a gap.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a file cannot be removed or cut (the log is then as
+    /// a crash at that point would leave it, and still valid),
+    /// [`Error::Poisoned`] if the log refuses writes.
+    pub fn truncate_after(&self, offset: u64) -> Result<()> {
+        let mut writer = self.lock_writer();
+        self.shared.check()?;
+        let keep = offset.saturating_add(1);
+        if keep >= self.next_offset() {
+            return Ok(());
+        }
+        if keep <= self.lowest_offset() {
+            return self.reset_locked(&mut writer, keep);
+        }
+        // New readers stop at `offset` from here on; the write lock below
+        // waits for the ones already reading.
+        self.next_offset.store(keep, Ordering::Release);
+        let later: Vec<Arc<Segment>> = self
+            .read_segments()
+            .iter()
+            .filter(|segment| segment.base_offset() > offset)
+            .rev()
+            .cloned()
+            .collect();
+        let rolled_back = !later.is_empty();
+        self.remove_segments(&mut writer, &later)?;
+        if rolled_back {
+            sync_directory(&self.dir)?;
+            writer.directory_changed = false;
+            // The segment that now ends the log was full, perhaps still being
+            // sealed: let the sealer finish before the segment takes appends.
+            let sealed = self.lock_sealer().barrier();
+            let _ = sealed.recv();
+        }
+        let mut segments = self.write_segments();
+        let Some(holder) = segments.last().cloned() else {
+            return Err(Error::Poisoned {
+                cause: "the log has no segment left to cut".into(),
+            });
+        };
+        holder.roll_back_to(holder.end_after(offset)?)?;
+        holder.sync()?;
+        self.shared.count_sync();
+        if rolled_back {
+            // Open it again as the active segment: its index allocated to its
+            // full size for the appends to come.
+            let base = holder.base_offset();
+            segments.pop();
+            drop(holder);
+            let (reopened, _) = Segment::open(&self.dir, base, &self.config, Role::Active, false)?;
+            segments.push(Arc::new(reopened));
+        }
+        writer.unsynced.clear();
+        writer.unsynced_records = 0;
+        Ok(())
+    }
+    // ANCHOR_END: truncate_after
 
     fn read_segments(&self) -> RwLockReadGuard<'_, Vec<Arc<Segment>>> {
         // Every change to the segment list is a single push or removal of

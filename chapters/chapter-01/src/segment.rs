@@ -160,6 +160,21 @@ impl Segment {
     }
     // ANCHOR_END: append
 
+    /// Where the segment's records end once every record after `offset` (one
+    /// of its own) is gone.
+    pub(crate) fn end_after(&self, offset: u64) -> Result<End> {
+        let relative = offset.saturating_sub(self.base_offset);
+        let end = match self.index.locate(relative)? {
+            Some((_, Some(next))) => next,
+            Some((_, None)) => self.store.size(),
+            None => return Ok(self.end()),
+        };
+        Ok(End {
+            store_bytes: end,
+            entries: relative + 1,
+        })
+    }
+
     /// Takes back everything appended after `end`: the store is cut to its
     /// size then, the index forgets its entries.
     pub(crate) fn roll_back_to(&self, end: End) -> Result<()> {

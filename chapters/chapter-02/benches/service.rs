@@ -331,6 +331,7 @@ fn produce_request(value: Vec<u8>) -> ProduceRequest {
             value,
             ..Record::default()
         }),
+        ..ProduceRequest::default()
     }
 }
 

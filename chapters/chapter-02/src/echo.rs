@@ -16,7 +16,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::api::v1::log_server::Log;
-use crate::api::v1::{ConsumeRequest, ConsumeResponse, ProduceRequest, ProduceResponse};
+use crate::api::v1::{
+    ConsumeRequest, ConsumeResponse, GetServersRequest, GetServersResponse, ProduceRequest,
+    ProduceResponse,
+};
 use crate::service::ServiceConfig;
 
 /// The `Log` service with no log: the cost of gRPC alone.
@@ -73,5 +76,12 @@ impl Log for EchoService {
             }
         });
         Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+
+    async fn get_servers(
+        &self,
+        _request: Request<GetServersRequest>,
+    ) -> Result<Response<GetServersResponse>, Status> {
+        Err(Status::unimplemented("the echo server stores nothing"))
     }
 }

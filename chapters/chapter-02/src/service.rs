@@ -25,7 +25,10 @@ use tokio::sync::{mpsc, watch};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::api::v1::log_server::{Log, LogServer};
-use crate::api::v1::{ConsumeRequest, ConsumeResponse, ProduceRequest, ProduceResponse, Record};
+use crate::api::v1::{
+    ConsumeRequest, ConsumeResponse, GetServersRequest, GetServersResponse, ProduceRequest,
+    ProduceResponse, Record,
+};
 use crate::budget::{MemoryBudget, Reservation};
 use crate::commit_log::{CommitLog, FollowableLog};
 use crate::committer::Committer;
@@ -331,6 +334,15 @@ impl<L: CommitLog> Log for LogService<L> {
         Ok(Response::new(stream))
     }
     // ANCHOR_END: produce_stream
+
+    async fn get_servers(
+        &self,
+        _request: Request<GetServersRequest>,
+    ) -> Result<Response<GetServersResponse>, Status> {
+        Err(Status::unimplemented(
+            "this server is not part of a cluster (chapter 7 adds GetServers)",
+        ))
+    }
 }
 
 /// One batch of a `ProduceStream`, on its way from the reader to the appender.

@@ -90,7 +90,7 @@ async fn book_shows_every_error_as_the_client_decodes_it() {
 
     let status = server
         .client
-        .produce(ProduceRequest { record: None })
+        .produce(ProduceRequest::default())
         .await
         .unwrap_err();
     cases.push(("Produce a request with no record", status));

@@ -134,7 +134,7 @@ async fn missing_record_details() {
     let mut server = TestServer::start().await;
     let status = server
         .client
-        .produce(ProduceRequest { record: None })
+        .produce(ProduceRequest::default())
         .await
         .unwrap_err();
     insta::assert_snapshot!(describe(&status), @r"

@@ -216,7 +216,7 @@ async fn invalid_produce_requests_are_refused_and_write_nothing() {
     assert_eq!(status.code(), Code::InvalidArgument);
     let status = server
         .client
-        .produce(ProduceRequest { record: None })
+        .produce(ProduceRequest::default())
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);

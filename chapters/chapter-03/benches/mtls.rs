@@ -306,6 +306,7 @@ fn produce_request() -> ProduceRequest {
             value: vec![0xAB; RECORD_BYTES],
             ..Record::default()
         }),
+        ..ProduceRequest::default()
     }
 }
 

@@ -209,6 +209,7 @@ fn produce_request() -> ProduceRequest {
             value: vec![0xAB; RECORD_BYTES],
             ..Record::default()
         }),
+        ..ProduceRequest::default()
     }
 }
 

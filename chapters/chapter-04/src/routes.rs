@@ -27,6 +27,8 @@ impl Action {
     pub const PRODUCE: Action = Action("produce");
     /// Read records: `Consume`, `ConsumeStream`.
     pub const CONSUME: Action = Action("consume");
+    /// List the cluster's servers: `GetServers` (chapter 7).
+    pub const GET_SERVERS: Action = Action("get_servers");
 
     /// An action of another name (for services added by later chapters).
     pub const fn named(name: &'static str) -> Action {
@@ -85,6 +87,7 @@ impl Routes {
                 ("ProduceStream", Action::PRODUCE),
                 ("Consume", Action::CONSUME),
                 ("ConsumeStream", Action::CONSUME),
+                ("GetServers", Action::GET_SERVERS),
             ],
         )
     }
@@ -143,6 +146,10 @@ mod tests {
         assert_eq!(
             route("/log.v1.Log/ConsumeStream"),
             Route::Authorize(Action::CONSUME)
+        );
+        assert_eq!(
+            route("/log.v1.Log/GetServers"),
+            Route::Authorize(Action::GET_SERVERS)
         );
         assert_eq!(route("/log.v1.Log/Truncate"), Route::UnknownMethod);
         assert_eq!(route("/log.v1.Log/Produce/extra"), Route::UnknownMethod);

@@ -146,6 +146,7 @@ async fn memory_with_stalled_streams(streams: usize) -> (u64, u64) {
                 value: value.clone(),
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .collect();
     let produced = client

@@ -123,6 +123,7 @@ fn request(value: Vec<u8>) -> ProduceRequest {
             value,
             ..Record::default()
         }),
+        ..ProduceRequest::default()
     }
 }
 

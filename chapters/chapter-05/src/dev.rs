@@ -18,41 +18,26 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 // ANCHOR: files
-/// Every development file, by its path in the repository.
-const FILES: [(&str, &[u8]); 9] = [
-    ("certs/ca.pem", include_bytes!("../../../certs/ca.pem")),
-    (
-        "certs/server.pem",
-        include_bytes!("../../../certs/server.pem"),
-    ),
-    (
-        "certs/server-key.pem",
-        include_bytes!("../../../certs/server-key.pem"),
-    ),
-    (
-        "certs/root-client.pem",
-        include_bytes!("../../../certs/root-client.pem"),
-    ),
-    (
-        "certs/root-client-key.pem",
-        include_bytes!("../../../certs/root-client-key.pem"),
-    ),
-    (
-        "certs/nobody-client.pem",
-        include_bytes!("../../../certs/nobody-client.pem"),
-    ),
-    (
-        "certs/nobody-client-key.pem",
-        include_bytes!("../../../certs/nobody-client-key.pem"),
-    ),
-    (
-        "policies/model.conf",
-        include_bytes!("../../../policies/model.conf"),
-    ),
-    (
-        "policies/policy.csv",
-        include_bytes!("../../../policies/policy.csv"),
-    ),
+/// A development file: its path in the repository, and its bytes.
+macro_rules! dev_file {
+    ($path:literal) => {
+        ($path, include_bytes!(concat!("../../../", $path)))
+    };
+}
+
+/// Every development file.
+const FILES: [(&str, &[u8]); 11] = [
+    dev_file!("certs/ca.pem"),
+    dev_file!("certs/server.pem"),
+    dev_file!("certs/server-key.pem"),
+    dev_file!("certs/root-client.pem"),
+    dev_file!("certs/root-client-key.pem"),
+    dev_file!("certs/nobody-client.pem"),
+    dev_file!("certs/nobody-client-key.pem"),
+    dev_file!("certs/peer.pem"),
+    dev_file!("certs/peer-key.pem"),
+    dev_file!("policies/model.conf"),
+    dev_file!("policies/policy.csv"),
 ];
 // ANCHOR_END: files
 

@@ -24,6 +24,7 @@ fn request(value: Vec<u8>) -> ProduceRequest {
             value,
             ..Record::default()
         }),
+        ..ProduceRequest::default()
     }
 }
 

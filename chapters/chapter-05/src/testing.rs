@@ -312,6 +312,7 @@ pub async fn produce_flat_out(server: &ServerProcess, clients: u64) -> Acknowled
                     value: value(n).into_bytes(),
                     ..Record::default()
                 }),
+                ..ProduceRequest::default()
             });
             let Ok(responses) = client.produce_stream(tokio_stream::iter(requests)).await else {
                 return;

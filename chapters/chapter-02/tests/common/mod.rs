@@ -120,6 +120,7 @@ pub fn produce_request(value: impl Into<Vec<u8>>) -> ProduceRequest {
             value: value.into(),
             ..Record::default()
         }),
+        ..ProduceRequest::default()
     }
 }
 

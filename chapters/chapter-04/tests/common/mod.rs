@@ -126,6 +126,7 @@ pub fn produce_request(value: &str) -> ProduceRequest {
             value: value.as_bytes().to_vec(),
             ..Record::default()
         }),
+        ..ProduceRequest::default()
     }
 }
 
