@@ -43,7 +43,7 @@ pub(crate) struct StreamBudget {
 
 /// Bytes held in a buffer; given back when dropped.
 #[derive(Debug)]
-pub(crate) struct Reservation {
+pub struct Reservation {
     _own: Option<OwnedSemaphorePermit>,
     _total: OwnedSemaphorePermit,
 }

@@ -11,7 +11,7 @@
 //! * [`service`]: [`LogService`], the four RPCs: unary `Produce` and
 //!   `Consume`, `ProduceStream` with group commit in a two-stage pipeline,
 //!   and `ConsumeStream`, which follows the log without polling.
-//! * `budget` and [`stream`]: what a stream may buffer for a slow client,
+//! * [`budget`] and [`stream`]: what a stream may buffer for a slow client,
 //!   and how it ends with the right status.
 //! * `committer`: group commit for the service, when appends wait for
 //!   the disk: one task appends for every call waiting.
@@ -23,7 +23,7 @@
 //!   becomes a `tonic::Status` with google.rpc error details.
 
 pub mod api;
-mod budget;
+pub mod budget;
 pub mod client;
 pub mod commit_log;
 mod committer;

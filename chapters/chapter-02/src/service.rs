@@ -211,8 +211,12 @@ impl<L: CommitLog> LogService<L> {
         tokio::task::spawn_blocking(move || log.log().sync()).await?
     }
 
-    /// The record's value, if there is a record and it is not too large.
-    fn value_of(&self, request: ProduceRequest) -> Result<Vec<u8>> {
+    /// The record's value, if there is a record and it is not too large:
+    /// the check every produce makes before anything is appended.
+    ///
+    /// # Errors
+    /// [`Error::MissingRecord`] or [`Error::RecordTooLarge`].
+    pub fn value_of(&self, request: ProduceRequest) -> Result<Vec<u8>> {
         let value = request.record.ok_or(Error::MissingRecord)?.value;
         if value.len() > self.config.max_record_bytes {
             return Err(Error::RecordTooLarge {
@@ -531,7 +535,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 /// wait. (The no-op waker is never woken, which is fine: a future that is
 /// not ready is dropped, and the loop above waits properly for the next
 /// request with `.await`.)
-fn ready_now<F: Future>(future: F) -> Option<F::Output> {
+pub fn ready_now<F: Future>(future: F) -> Option<F::Output> {
     let future = pin!(future);
     match future.poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(output) => Some(output),

@@ -26,7 +26,7 @@ use tonic::Status;
 use crate::budget::Reservation;
 
 /// Creates a response stream holding at most `capacity` messages.
-pub(crate) fn response_stream<T>(capacity: usize) -> (StreamSender<T>, ResponseStream<T>) {
+pub fn response_stream<T>(capacity: usize) -> (StreamSender<T>, ResponseStream<T>) {
     let (items, receiver) = mpsc::channel(capacity);
     let end = Arc::new(Mutex::new(None));
     let sender = StreamSender {
@@ -43,25 +43,27 @@ pub(crate) fn response_stream<T>(capacity: usize) -> (StreamSender<T>, ResponseS
 
 /// The producing end, kept by the task that makes the responses.
 #[derive(Debug)]
-pub(crate) struct StreamSender<T> {
+pub struct StreamSender<T> {
     items: mpsc::Sender<(T, Option<Reservation>)>,
     end: Arc<Mutex<Option<Status>>>,
 }
 
 impl<T> StreamSender<T> {
     /// Sends `item`, waiting for room; `false` if the client has gone.
-    pub(crate) async fn send(&self, item: T, reservation: Option<Reservation>) -> bool {
+    /// (`reservation`, if any, holds the item's bytes in the service's
+    /// memory budget until the client takes it.)
+    pub async fn send(&self, item: T, reservation: Option<Reservation>) -> bool {
         self.items.send((item, reservation)).await.is_ok()
     }
 
     /// Completes when the client has gone.
-    pub(crate) async fn closed(&self) {
+    pub async fn closed(&self) {
         self.items.closed().await;
     }
 
     /// Ends the stream with `status` after the messages already sent (the
     /// first status recorded wins).
-    pub(crate) fn end_with(&self, status: Status) {
+    pub fn end_with(&self, status: Status) {
         self.end
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -99,3 +99,45 @@ pub async fn tls_channel(
         .await?)
 }
 // ANCHOR_END: tls_channel
+
+// ANCHOR: lazy_tls_channel
+/// A mutual-TLS HTTP/2 channel to `target` (`host:port`: an IP address or
+/// a DNS name, resolved at each connection) that connects on first use and
+/// reconnects when the connection breaks: what a server needs to call its
+/// peers (chapter 7) and a client to call a cluster (chapter 8), where a
+/// peer may be down now and up later. Each connection attempt gives up
+/// after `connect_timeout`.
+///
+/// # Errors
+/// [`Error::ServerName`] for a server name that is not a DNS name or an IP
+/// address, or a transport error if `target` is not `host:port`.
+pub fn lazy_tls_channel(
+    target: &str,
+    config: Arc<rustls::ClientConfig>,
+    server_name: &str,
+    connect_timeout: std::time::Duration,
+) -> Result<Channel> {
+    let connector = TlsConnector::from(config);
+    let name = ServerName::try_from(server_name.to_string())
+        .map_err(|_| Error::ServerName(server_name.to_string()))?;
+    let address = target.to_string();
+    let connect = tower::service_fn(move |_: Uri| {
+        let (connector, name, address) = (connector.clone(), name.clone(), address.clone());
+        async move {
+            let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(&address))
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("connecting to {address} took longer than {connect_timeout:?}"),
+                    )
+                })??;
+            tcp.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(TokioIo::new(connector.connect(name, tcp).await?))
+        }
+    });
+    Ok(Endpoint::from_shared(format!("http://{target}"))?
+        .connect_timeout(connect_timeout)
+        .connect_with_connector_lazy(connect))
+}
+// ANCHOR_END: lazy_tls_channel
