@@ -21,6 +21,9 @@ fn main() {
     // Chapter 6's scenarios kill a member process: this executable, started
     // again as a member (see chapter_06::testing).
     chapter_06::testing::run_member_if_asked();
+    // Chapter 7's scenarios run clusters of node processes: this
+    // executable, started again as a node (see chapter_07::testing).
+    chapter_07::testing::run_node_if_asked();
     run_scenarios();
 }
 

@@ -6,3 +6,4 @@ mod chapter_03;
 mod chapter_04;
 mod chapter_05;
 mod chapter_06;
+mod chapter_07;

@@ -3,12 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
+mod cluster;
 mod grpc;
 mod membership;
 mod proglog;
 mod secure;
 
 use chapter_01::{Config, Log};
+pub(crate) use cluster::ClusterScenario;
 pub(crate) use grpc::GrpcServer;
 pub(crate) use membership::MembershipScenario;
 pub(crate) use proglog::ProglogScenario;
@@ -35,6 +37,8 @@ pub(crate) struct ProglogWorld {
     pub(crate) proglog: ProglogScenario,
     /// The chapter 6 members and what they heard.
     pub(crate) membership: MembershipScenario,
+    /// The chapter 7 cluster and what it acknowledged.
+    pub(crate) cluster: ClusterScenario,
 }
 
 impl ProglogWorld {
@@ -48,6 +52,7 @@ impl ProglogWorld {
             scenario_ca: None,
             proglog: ProglogScenario::default(),
             membership: MembershipScenario::default(),
+            cluster: ClusterScenario::default(),
         }
     }
 

@@ -33,7 +33,7 @@ use std::time::Duration;
 use chapter_02::api::v1::ConsumeRequest;
 use chapter_02::api::v1::log_server::LogServer;
 use chapter_02::echo::EchoService;
-use chapter_05::bench::{Summary, measure};
+use chapter_05::bench::{Summary, measure, report};
 use chapter_05::cli::{BenchProduceArgs, ClientArgs};
 use chapter_05::testing::{Binary, ServerProcess, cert, free_addr};
 use tokio_stream::StreamExt;
@@ -71,6 +71,7 @@ fn args(addr: SocketAddr, records: u64, clients: usize, unary: bool) -> BenchPro
         record_size: 256,
         clients,
         unary,
+        window: chapter_05::bench::WINDOW,
     }
 }
 
@@ -182,30 +183,6 @@ async fn memory_with_stalled_streams(streams: usize) -> (u64, u64) {
     drop(open);
     assert!(server.stop().success());
     (before, highest)
-}
-
-/// Median and range of `values`.
-fn spread(values: &mut [f64]) -> (f64, f64, f64) {
-    values.sort_by(f64::total_cmp);
-    (
-        values[values.len() / 2],
-        values[0],
-        values[values.len() - 1],
-    )
-}
-
-fn report(name: &str, ours: &mut [f64], baseline: &mut [f64], unit: &str) {
-    let mut ratios: Vec<f64> = ours
-        .iter()
-        .zip(baseline.iter())
-        .map(|(a, b)| a / b)
-        .collect();
-    let (ratio, low, high) = spread(&mut ratios);
-    let (ours, _, _) = spread(ours);
-    let (baseline, _, _) = spread(baseline);
-    println!(
-        "{name}: {ratio:.2}× [{low:.2}–{high:.2}] (medians {ours:.0} vs {baseline:.0} {unit})"
-    );
 }
 
 async fn run(rounds: usize) {

@@ -50,9 +50,10 @@ use tonic::transport::Channel;
 use crate::cli::BenchProduceArgs;
 use crate::client::{connect, describe};
 
-/// The most records one streaming client has sent and not yet seen
-/// acknowledged. (The server appends at most 1,024 records as one batch, so
-/// a window of that size lets each client fill a whole batch.)
+/// The default of `--window`: the most records one streaming client has
+/// sent and not yet seen acknowledged. (The server appends at most 1,024
+/// records as one batch, so a window of that size lets each client fill a
+/// whole batch.)
 pub const WINDOW: usize = 1024;
 
 // ANCHOR: run
@@ -88,7 +89,7 @@ pub async fn measure(args: &BenchProduceArgs) -> anyhow::Result<Summary> {
         let count = share(args.records, args.clients, n);
         match args.unary {
             true => tasks.spawn(produce_unary(client, value.clone(), count)),
-            false => tasks.spawn(produce_streaming(client, value.clone(), count)),
+            false => tasks.spawn(produce_streaming(client, value.clone(), count, args.window)),
         };
     }
     let mut samples = Samples::with_capacity(args.records);
@@ -183,17 +184,18 @@ async fn produce_unary(
 
 // ANCHOR: streaming
 /// One client producing `count` records through one `ProduceStream`, with
-/// at most [`WINDOW`] of them unanswered.
+/// at most `window` of them unanswered.
 async fn produce_streaming(
     mut client: LogClient<Channel>,
     value: Vec<u8>,
     count: u64,
+    window: usize,
 ) -> anyhow::Result<Samples> {
-    let (requests, outbound) = mpsc::channel(WINDOW);
+    let (requests, outbound) = mpsc::channel(window);
     // The send times of the records not yet answered, oldest first. Its
     // capacity is the window: the feeder waits for a free slot before it
     // sends, and a slot frees up only when a response takes its time out.
-    let (sent_times, mut unanswered) = mpsc::channel(WINDOW);
+    let (sent_times, mut unanswered) = mpsc::channel(window);
     let mut responses = client
         .produce_stream(ReceiverStream::new(outbound))
         .await
@@ -233,7 +235,7 @@ async fn feed(
     count: u64,
 ) {
     for _ in 0..count {
-        // Waits while WINDOW records are unanswered. Taking the time after
+        // Waits while a window of records is unanswered. Taking the time after
         // the wait keeps the window's own queueing out of the latency.
         let Ok(slot) = sent_times.reserve().await else {
             return; // the stream ended early: the caller reports it
@@ -357,6 +359,36 @@ impl fmt::Display for Summary {
     }
 }
 // ANCHOR_END: summary
+
+// ANCHOR: report
+/// The median of `values`, and their lowest and highest (sorts them).
+pub fn spread(values: &mut [f64]) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (
+        values[values.len() / 2],
+        values[0],
+        values[values.len() - 1],
+    )
+}
+
+/// Prints `name: ratio× [low–high] (medians ours vs baseline unit)`: the
+/// median and range of the round-by-round ratios `ours[i] / baseline[i]`
+/// (each pair measured in the same round), and the two medians. How a
+/// bench on a noisy machine reports a figure.
+pub fn report(name: &str, ours: &mut [f64], baseline: &mut [f64], unit: &str) {
+    let mut ratios: Vec<f64> = ours
+        .iter()
+        .zip(baseline.iter())
+        .map(|(a, b)| a / b)
+        .collect();
+    let (ratio, low, high) = spread(&mut ratios);
+    let (ours, _, _) = spread(ours);
+    let (baseline, _, _) = spread(baseline);
+    println!(
+        "{name}: {ratio:.2}× [{low:.2}–{high:.2}] (medians {ours:.0} vs {baseline:.0} {unit})"
+    );
+}
+// ANCHOR_END: report
 
 #[cfg(test)]
 mod tests {

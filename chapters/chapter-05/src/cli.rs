@@ -273,4 +273,11 @@ pub struct BenchProduceArgs {
     /// Use unary Produce calls, one record at a time, instead of ProduceStream.
     #[arg(long)]
     pub unary: bool,
+
+    /// With ProduceStream, the most records each client has sent and not
+    /// yet seen acknowledged. A server that answers later (a cluster, which
+    /// waits for a majority) needs a larger window to be kept busy: the
+    /// records in flight are the throughput times the latency.
+    #[arg(long, default_value_t = crate::bench::WINDOW, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1..), |window| window as usize))]
+    pub window: usize,
 }

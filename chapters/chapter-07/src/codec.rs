@@ -44,7 +44,7 @@ mod tests {
             log_id: LogId::new(openraft::CommittedLeaderId::new(3, 2), 41),
             payload: openraft::EntryPayload::Normal(Append {
                 records: vec![Record {
-                    value: b"hello".to_vec(),
+                    value: b"hello".to_vec().into(),
                     producer: Some(Producer { id: 7, sequence: 9 }),
                 }],
             }),

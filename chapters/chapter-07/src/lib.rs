@@ -11,7 +11,8 @@
 //! * [`types`]: what Raft replicates ([`types::Append`] of records) and
 //!   openraft's type configuration.
 //! * [`codec`]: openraft's types as bytes (postcard).
-//! * [`log_store`]: the Raft log, in a chapter 1 log ([`LogStore`]).
+//! * [`log_store`]: the Raft log, in a chapter 1 log ([`LogStore`]), with
+//!   its newest entries kept decoded in memory ([`recent`]).
 //! * [`producers`] and [`state_machine`]: applying committed entries to a
 //!   second chapter 1 log, the one clients read ([`StateMachine`]), with
 //!   idempotent produce; [`snapshot`] is its snapshot file.
@@ -33,6 +34,7 @@ pub mod network;
 pub mod node;
 pub mod producers;
 pub mod raft_service;
+pub mod recent;
 pub mod service;
 mod snapshot;
 pub mod state_machine;

@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
+use crate::recent::{RECENT_BYTES, Recent};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
 /// The file beside the log's segments that holds the vote and the last
@@ -67,6 +68,8 @@ struct Shared {
     meta: Mutex<Meta>,
     /// The id of the newest entry in the log (or the last purged one).
     last_log_id: Mutex<Option<LogId>>,
+    /// The newest entries, decoded (what is read next).
+    recent: Mutex<Recent>,
 }
 // ANCHOR_END: log_store
 
@@ -104,6 +107,7 @@ impl LogStore {
                 dir: dir.to_path_buf(),
                 meta: Mutex::new(meta),
                 last_log_id: Mutex::new(last_log_id),
+                recent: Mutex::new(Recent::new(RECENT_BYTES)),
             }),
         })
     }
@@ -117,6 +121,13 @@ impl LogStore {
     fn meta(&self) -> MutexGuard<'_, Meta> {
         self.shared
             .meta
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn recent(&self) -> MutexGuard<'_, Recent> {
+        self.shared
+            .recent
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -164,6 +175,7 @@ impl LogStore {
         let log = &self.shared.log;
         if log.highest_offset().is_none() && purged.is_none() && log.next_offset() != first.index {
             log.reset_to(first.index)?;
+            self.recent().clear();
         }
         if log.next_offset() != first.index {
             return Err(Error::Raft(format!(
@@ -175,6 +187,7 @@ impl LogStore {
         let slices: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
         log.append_batch(&slices)?;
         *self.last_log_id() = Some(last);
+        self.recent().extend(entries);
         Ok(())
     }
     // ANCHOR_END: append_durably
@@ -228,8 +241,13 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Unbounded => u64::MAX,
         }
         .min(log.next_offset());
+        // From memory when the entry is recent (the lock is held for one
+        // lookup at a time, never across a read from disk).
         let entries: Result<Vec<Entry>> = (start..end)
-            .map(|offset| decode_entry(log, offset))
+            .map(|offset| {
+                let recent = self.recent().get(offset);
+                recent.map_or_else(|| decode_entry(log, offset), Ok)
+            })
             .collect();
         entries.map_err(read_error)
     }
@@ -305,6 +323,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let last = self
             .blocking(move |store| {
                 let log = &store.shared.log;
+                store.recent().truncate_from(log_id.index);
                 if log_id.index <= log.lowest_offset() {
                     log.reset_to(log_id.index)?;
                 } else {
@@ -332,6 +351,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 let mut meta = *store.meta();
                 meta.last_purged = Some(log_id);
                 store.save_meta(meta)?;
+                store.recent().purge_up_to(log_id.index);
                 let log = &store.shared.log;
                 if log_id.index + 1 >= log.next_offset() {
                     log.reset_to(log_id.index + 1)?;

@@ -179,7 +179,10 @@ impl ReplicatedLog {
             sequence: request.sequence,
         });
         let value = self.reads.value_of(request)?;
-        Ok(Record { value, producer })
+        Ok(Record {
+            value: value.into(),
+            producer,
+        })
     }
 
     fn stopping(&self) -> bool {

@@ -178,7 +178,7 @@ fn apply_one(
     state: &mut MachineState,
     log_id: LogId,
     payload: EntryPayload<TypeConfig>,
-    records: &mut Vec<Vec<u8>>,
+    records: &mut Vec<bytes::Bytes>,
 ) -> Applied {
     state.last_applied = Some(log_id);
     match payload {
@@ -244,7 +244,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if !records.is_empty() {
             let log = Arc::clone(&self.shared.log);
             let appended = tokio::task::spawn_blocking(move || {
-                let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+                let slices: Vec<&[u8]> = records.iter().map(|value| &value[..]).collect();
                 log.append_batch(&slices)
             })
             .await

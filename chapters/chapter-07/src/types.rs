@@ -14,6 +14,7 @@
 //! Every type here is serde: openraft's messages carry them between servers,
 //! and the Raft log stores entries of them, as postcard bytes ([`codec`](crate::codec)).
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// A server's Raft id (`--node-id`): unique in the cluster, kept for life.
@@ -43,8 +44,11 @@ pub struct Producer {
 /// A record to append, as it is replicated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
-    /// The value a client sent.
-    pub value: Vec<u8>,
+    /// The value a client sent. `Bytes`, not `Vec<u8>`: a clone shares it
+    /// (openraft clones entries for each follower and for the state
+    /// machine), and serde writes it as one run of bytes (a `Vec<u8>` goes
+    /// one number at a time, which took a third of a server's time).
+    pub value: Bytes,
     /// Who sent it, if it is to be appended only once.
     pub producer: Option<Producer>,
 }

@@ -21,7 +21,7 @@ fn append(index: u64, records: &[(&str, u64, u64)]) -> Entry {
     let records = records
         .iter()
         .map(|&(value, id, sequence)| Record {
-            value: value.as_bytes().to_vec(),
+            value: value.as_bytes().to_vec().into(),
             producer: (id != 0).then_some(Producer { id, sequence }),
         })
         .collect();
