@@ -609,7 +609,9 @@ impl Log {
         }
         Ok(())
     }
+    // ANCHOR_END: remove_segments
 
+    // ANCHOR: reader
     /// An [`io::Read`](std::io::Read) over the raw bytes of every store, oldest first, as
     /// they are now (records appended later are not included).
     ///
@@ -623,7 +625,7 @@ impl Log {
             .collect::<Result<Vec<_>>>()?;
         Ok(LogReader::new(stores))
     }
-    // ANCHOR_END: remove_segments
+    // ANCHOR_END: reader
 
     // ANCHOR: sync
     /// Forces every appended record to disk and waits for the disk to have

@@ -159,9 +159,18 @@ fn book_shows_what_recovery_reports() {
     let active = image.path().join("00000000000000000004.store");
     append_bytes(&active, &[0, 0, 0, 0, 0, 0, 0, 40, 1, 2, 3]);
     let log = Log::open(image.path(), small_segments()).unwrap();
-    writeln!(output, "# after a crash, half a record at the end of the active store").unwrap();
+    writeln!(
+        output,
+        "# after a crash, half a record at the end of the active store"
+    )
+    .unwrap();
     for repair in log.repairs() {
-        writeln!(output, "repair: {}", without_dir(&repair.to_string(), image.path())).unwrap();
+        writeln!(
+            output,
+            "repair: {}",
+            without_dir(&repair.to_string(), image.path())
+        )
+        .unwrap();
     }
     writeln!(output, "next offset: {}", log.next_offset()).unwrap();
     drop(log);
@@ -177,7 +186,12 @@ fn book_shows_what_recovery_reports() {
     );
     let error = Log::open(dir.path(), small_segments()).unwrap_err();
     writeln!(output, "\n# the same bytes after a clean shutdown").unwrap();
-    writeln!(output, "error: {}", without_dir(&error.to_string(), dir.path())).unwrap();
+    writeln!(
+        output,
+        "error: {}",
+        without_dir(&error.to_string(), dir.path())
+    )
+    .unwrap();
 
     // One bad byte in the active store, with records after it, after a crash.
     let dir = tempfile::tempdir().unwrap();
@@ -190,8 +204,17 @@ fn book_shows_what_recovery_reports() {
     bytes[0] = 0xff;
     fs::write(&store, &bytes).unwrap();
     let error = Log::open(image.path(), Config::default()).unwrap_err();
-    writeln!(output, "\n# after a crash, one bad byte with 1,000 records after it").unwrap();
-    writeln!(output, "error: {}", without_dir(&error.to_string(), image.path())).unwrap();
+    writeln!(
+        output,
+        "\n# after a crash, one bad byte with 1,000 records after it"
+    )
+    .unwrap();
+    writeln!(
+        output,
+        "error: {}",
+        without_dir(&error.to_string(), image.path())
+    )
+    .unwrap();
 
     // A record cut short in a sealed segment whose seal had finished.
     let dir = tempfile::tempdir().unwrap();
@@ -208,8 +231,17 @@ fn book_shows_what_recovery_reports() {
         .set_len(37)
         .unwrap();
     let error = Log::open(image.path(), small_segments()).unwrap_err();
-    writeln!(output, "\n# after a crash, a record cut short in a sealed segment").unwrap();
-    writeln!(output, "error: {}", without_dir(&error.to_string(), image.path())).unwrap();
+    writeln!(
+        output,
+        "\n# after a crash, a record cut short in a sealed segment"
+    )
+    .unwrap();
+    writeln!(
+        output,
+        "error: {}",
+        without_dir(&error.to_string(), image.path())
+    )
+    .unwrap();
     assert!(matches!(error, Error::Corrupt { .. }));
 
     assert_output("recovery", &output);
