@@ -8,10 +8,10 @@
 //!     LOCK                                                     one Log per directory
 //! ```
 //!
-//! Appends go through the [commit queue](crate::commit): the appender at
+//! Appends go through the commit queue (`commit.rs`): the appender at
 //! the front writes for everyone waiting, fills the active segment, starts
 //! a new one when it is full (handing the full one to the
-//! [sealer](crate::sealer)), syncs as the [`SyncPolicy`] says, and only then
+//! sealer, `sealer.rs`), syncs as the [`SyncPolicy`] says, and only then
 //! *publishes* the new records by advancing the log's next offset. A failed
 //! group is taken back before anyone sees it.
 //!
@@ -270,8 +270,8 @@ impl Log {
     /// Appends `values` in order and returns their offsets, all or nothing:
     /// when it returns, the records are in the operating system's hands
     /// (and on disk, if the sync policy says so), and readers can see them.
-    /// Appends from many threads at once share writes and syncs (see
-    /// [`commit`](crate::commit)).
+    /// Appends from many threads at once share writes and syncs (the
+    /// commit queue, `commit.rs`).
     ///
     /// # Errors
     /// [`Error::RecordTooLarge`] if any value cannot fit in a store,
