@@ -43,18 +43,18 @@
 //! * Append benchmarks write into a log (in a `tempfile` directory) that
 //!   lives across samples, and start a fresh one once a log holds
 //!   `BYTES_PER_LOG`; creating, closing and deleting logs is not timed.
-//!   Records still in a log's in-memory buffer when it is closed (at most
-//!   64 KiB for `chapter_01` and `naive`) are written out untimed, which
-//!   favours those two by a hair.
+//!   Records still in `naive`'s 64 KiB `BufWriter` when a log is closed are
+//!   written out untimed, which favours it by a hair. (`chapter_01` keeps no
+//!   buffer: each append is written before it returns.)
 //! * Read benchmarks read data that was just written: it is in the page
 //!   cache, so they measure the code and the system calls, not the disk.
 //! * Every read returns the record as owned bytes (a `Vec<u8>`, or
 //!   commitlog's `MessageBuf`), and the two real logs verify its CRC-32C
 //!   while doing so; `naive` checks nothing.
 //! * Random reads are sensitive to whether the index fits in the CPU's
-//!   cache. For 100k records our index (12-byte entries) is 1.2 MB and
-//!   commitlog's (8-byte entries) 800 KB, either side of a 1 MiB L2 cache;
-//!   the ratio between the two moves with `READ_RECORDS` for that reason.
+//!   cache. For 100k records both indexes (8-byte entries) are 800 KB,
+//!   just under a 1 MiB L2 cache; the ratios move with `READ_RECORDS` for
+//!   that reason.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(missing_docs)]

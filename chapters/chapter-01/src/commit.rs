@@ -29,6 +29,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 
+// ANCHOR: types
 /// The most bytes of frames one leader writes for a group: larger groups
 /// would only make the first appender in line wait longer.
 const MAX_GROUP_BYTES: usize = 16 << 20;
@@ -67,7 +68,9 @@ struct Waiting {
     /// line and there is no leader.
     wake: Arc<Condvar>,
 }
+// ANCHOR_END: types
 
+// ANCHOR: commit_alone
 impl CommitQueue {
     // ANCHOR: commit
     /// Queues `batch` and returns its offsets once some leader, perhaps
@@ -94,6 +97,8 @@ impl CommitQueue {
             let records = batch.framed_lens.len() as u64;
             return result.map(|first| first..first + records);
         }
+        // ANCHOR_END: commit_alone
+        // ANCHOR: commit_wait
         let wake = Arc::new(Condvar::new());
         let ticket = state.next_ticket;
         state.next_ticket += 1;
@@ -113,6 +118,8 @@ impl CommitQueue {
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
                 continue;
             }
+            // ANCHOR_END: commit_wait
+            // ANCHOR: commit_lead
             // No leader at work: lead. Take every batch in line (up to the
             // group limit) and write them without holding the queue's lock,
             // so that others can join the line meanwhile.
@@ -146,8 +153,10 @@ impl CommitQueue {
             state = leader.hand_out(results);
         }
     }
+    // ANCHOR_END: commit_lead
     // ANCHOR_END: commit
 
+    // ANCHOR: take_group
     fn lock(&self) -> MutexGuard<'_, State> {
         // The state is only changed in whole steps under the lock: a
         // panicking holder cannot leave it half-changed.
@@ -170,7 +179,9 @@ fn take_group(waiting: &mut VecDeque<Waiting>) -> Vec<Waiting> {
     }
     waiting.drain(..count).collect()
 }
+// ANCHOR_END: take_group
 
+// ANCHOR: leadership
 /// A leader's duty: hand every appender of its group a result, and pass
 /// the lead on. If `write_group` panics, dropping this still does both, so
 /// no appender waits forever.
@@ -201,7 +212,9 @@ impl Drop for Leadership<'_> {
         }
     }
 }
+// ANCHOR_END: leadership
 
+// ANCHOR: finish
 /// Gives each appender of `group` its result (an appender without one gets
 /// an error, so that none waits forever), and wakes the first in line (if
 /// any) to lead the next group.
@@ -225,6 +238,7 @@ fn finish(
     }
     state
 }
+// ANCHOR_END: finish
 
 #[cfg(test)]
 mod tests {
@@ -250,6 +264,7 @@ mod tests {
         assert_eq!(result.unwrap(), 7..10);
     }
 
+    // ANCHOR: test_group
     // Appenders that arrive while a leader works are written together by
     // the next leader: fewer groups than appenders, and every appender gets
     // its own result.
@@ -283,6 +298,7 @@ mod tests {
         let groups = groups.load(Ordering::Relaxed);
         assert!(groups < 16, "16 appenders took {groups} groups");
     }
+    // ANCHOR_END: test_group
 
     // A leader that panics fails its group instead of leaving it waiting,
     // and the line moves on.

@@ -12,6 +12,7 @@ use crate::index::ENTRY_WIDTH;
 use crate::store::FRAME_OVERHEAD;
 
 // ANCHOR: config
+// ANCHOR: config_struct
 /// The shape and durability of a [`Log`](crate::Log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -26,7 +27,9 @@ pub struct Config {
     /// When appended bytes are forced to disk.
     pub sync: SyncPolicy,
 }
+// ANCHOR_END: config_struct
 
+// ANCHOR: sync_policy
 /// When the log calls `fsync` (strictly, `fdatasync`) on its store files.
 ///
 /// Whatever the policy, [`Log::sync`](crate::Log::sync) forces everything
@@ -53,8 +56,10 @@ pub enum SyncPolicy {
     /// records of one `append_batch`.
     Always,
 }
+// ANCHOR_END: sync_policy
 // ANCHOR_END: config
 
+// ANCHOR: default
 impl Default for Config {
     /// Production sizes: 1 GiB stores, 10 MiB indexes (1,310,720 records per
     /// segment), offsets from 0, syncing left to the operating system.
@@ -67,7 +72,9 @@ impl Default for Config {
         }
     }
 }
+// ANCHOR_END: default
 
+// ANCHOR: validate
 impl Config {
     /// Checks that the limits describe a log that can hold at least one record.
     ///
@@ -99,3 +106,4 @@ impl Config {
         Ok(())
     }
 }
+// ANCHOR_END: validate

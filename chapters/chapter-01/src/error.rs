@@ -6,6 +6,7 @@
 use std::io;
 use std::path::PathBuf;
 
+// ANCHOR: error_a
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -35,7 +36,9 @@ pub enum Error {
         /// The bytes of framing each record costs on disk.
         overhead: u64,
     },
+    // ANCHOR_END: error_a
 
+    // ANCHOR: error_b
     /// A file holds bytes that are not what the log wrote. They are never
     /// returned as data, and never silently dropped.
     #[error("corrupt log file {}: at byte {position}: {problem}", path.display())]
@@ -58,7 +61,9 @@ pub enum Error {
         /// The directory.
         path: PathBuf,
     },
+    // ANCHOR_END: error_b
 
+    // ANCHOR: error_c
     /// An earlier failure left the log unable to promise what it holds (a
     /// failed `fsync`, or a failed write whose bytes could not be taken back),
     /// so it refuses every further write. Reads still work. Reopening the log
@@ -81,7 +86,9 @@ pub enum Error {
         source: io::Error,
     },
 }
+// ANCHOR_END: error_c
 
+// ANCHOR: corruption_a
 /// The ways a file can be corrupt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Corruption {
@@ -115,6 +122,8 @@ pub enum Corruption {
         /// The payload length the index implies.
         expected: u64,
     },
+    // ANCHOR_END: corruption_a
+    // ANCHOR: corruption_b
     /// The log was closed cleanly with more records than its files hold now:
     /// records were removed behind its back.
     #[error(
@@ -135,7 +144,9 @@ pub enum Corruption {
         found: u64,
     },
 }
+// ANCHOR_END: corruption_b
 
+// ANCHOR: io_helper
 impl Error {
     /// Wraps an I/O error with what the log was doing and to which file.
     pub(crate) fn io(
@@ -150,7 +161,9 @@ impl Error {
         }
     }
 }
+// ANCHOR_END: io_helper
 
+// ANCHOR: duplicate_io
 impl Error {
     /// The same error again, for each appender of a failed group.
     pub(crate) fn duplicate(&self) -> Error {
@@ -167,6 +180,7 @@ impl Error {
                     None => std::io::Error::new(source.kind(), source.to_string()),
                 },
             },
+            // ANCHOR_END: duplicate_io
             Error::OffsetOutOfRange {
                 offset,
                 lowest,

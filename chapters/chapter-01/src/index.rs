@@ -37,6 +37,7 @@ use memmap2::MmapMut;
 use crate::error::{Error, Result};
 use crate::store::FILE_MODE;
 
+// ANCHOR: index_struct
 /// The bytes of one index entry: a `u64` store position.
 pub(crate) const ENTRY_WIDTH: u64 = 8;
 
@@ -60,7 +61,9 @@ struct Entries {
     map: MmapMut,
     len: u64,
 }
+// ANCHOR_END: index_struct
 
+// ANCHOR: entries
 impl Entries {
     /// Entry `n`, if the mapping holds it.
     fn position(&self, n: u64) -> Option<u64> {
@@ -79,6 +82,7 @@ impl Entries {
         self.map.len() as u64 / ENTRY_WIDTH
     }
 }
+// ANCHOR_END: entries
 
 impl Index {
     // ANCHOR: open
@@ -120,6 +124,7 @@ impl Index {
     }
     // ANCHOR_END: open
 
+    // ANCHOR: small
     /// The file this index lives in.
     pub(crate) fn path(&self) -> &Path {
         &self.path
@@ -149,6 +154,7 @@ impl Index {
             .filter_map(|n| entries.position(n))
             .collect()
     }
+    // ANCHOR_END: small
 
     // ANCHOR: locate
     /// Where entry `n`'s record starts in the store, and where the next
@@ -196,12 +202,14 @@ impl Index {
     }
     // ANCHOR_END: append
 
+    // ANCHOR: truncate
     /// Forgets every entry from `len` on (a failed append taking its
     /// entries back).
     pub(crate) fn truncate(&self, len: u64) {
         let mut entries = self.write_lock();
         entries.len = entries.len.min(len);
     }
+    // ANCHOR_END: truncate
 
     // ANCHOR: reconcile
     /// Makes the index agree with the records the store holds, which start at
@@ -268,6 +276,7 @@ impl Index {
     }
     // ANCHOR_END: seal
 
+    // ANCHOR: locks
     fn unmapped(&self) -> Error {
         Error::Poisoned {
             cause: format!(
@@ -290,8 +299,10 @@ impl Index {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+    // ANCHOR_END: locks
 }
 
+// ANCHOR: allocate
 /// Makes `file` `len` bytes long with real disk blocks behind every byte
 /// (`fallocate`), so that no write through the mapping can find the disk
 /// full. Where the file system cannot (`EOPNOTSUPP`), zeros are written.
@@ -316,6 +327,7 @@ fn allocate(file: &File, len: u64) -> std::io::Result<()> {
         Err(errno) => Err(errno.into()),
     }
 }
+// ANCHOR_END: allocate
 
 // ANCHOR: map
 /// Maps the whole file, read-write and shared, so writes reach the file.
@@ -336,10 +348,12 @@ fn map(file: &File, path: &Path) -> Result<MmapMut> {
 }
 // ANCHOR_END: map
 
+// ANCHOR: empty_map
 /// An anonymous zero-length stand-in, held while the file is resized.
 fn empty_map(path: &Path) -> Result<MmapMut> {
     MmapMut::map_anon(0).map_err(Error::io("mapping index", path))
 }
+// ANCHOR_END: empty_map
 
 #[cfg(test)]
 mod tests {
@@ -376,6 +390,7 @@ mod tests {
         assert_eq!(index.locate(u64::MAX).unwrap(), None);
     }
 
+    // ANCHOR: test_seal
     // While active the file holds the limit plus the marker entry, with real
     // blocks behind it; sealing trims it to the entries in use, and
     // reopening it finds the last entry and knows it was sealed.
@@ -407,6 +422,7 @@ mod tests {
         assert_eq!(index.len(), 3);
         assert_eq!(index.locate(2).unwrap(), Some((30, None)));
     }
+    // ANCHOR_END: test_seal
 
     // A full index is a sealed one too: the marker entry tells it apart
     // from an active index of the same limit.

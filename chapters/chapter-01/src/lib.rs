@@ -1,3 +1,4 @@
+// ANCHOR: crate_docs
 //! # Chapter 1: the commit log
 //!
 //! A commit log is an append-only sequence of records, each named by its
@@ -36,7 +37,9 @@
 //! # Ok(())
 //! # }
 //! ```
+// ANCHOR_END: crate_docs
 
+// ANCHOR: modules
 mod commit;
 pub mod config;
 pub mod error;
@@ -55,3 +58,4 @@ pub use log::{Log, SegmentInfo};
 pub use reader::LogReader;
 pub use recovery::Repair;
 pub use store::FRAME_OVERHEAD;
+// ANCHOR_END: modules

@@ -8,18 +8,18 @@
 //!     LOCK                                                     one Log per directory
 //! ```
 //!
-//! Appends go through the [commit queue](crate::commit): the appender at
+//! Appends go through the commit queue (`commit.rs`): the appender at
 //! the front writes for everyone waiting, fills the active segment, starts
 //! a new one when it is full (handing the full one to the
-//! [sealer](crate::sealer)), syncs as the [`SyncPolicy`] says, and only then
+//! sealer, `sealer.rs`), syncs as the [`SyncPolicy`] says, and only then
 //! *publishes* the new records by advancing the log's next offset. A failed
 //! group is taken back before anyone sees it.
 //!
 //! Reads never wait for appends or syncs: they check the published next
 //! offset, find their segment with a binary search over base offsets
-//! (O(log segments)), then the record through the index (O(1)), and read it
-//! with one `pread`. Retention ([`Log::truncate`]) deletes whole segments
-//! from the front.
+//! (O(log segments)), then the record through the index (O(1)), and copy it
+//! out of the store's memory map (no system call). Retention
+//! ([`Log::truncate`]) deletes whole segments from the front.
 
 use std::fs::{self, File, OpenOptions};
 use std::ops::Range;
@@ -39,6 +39,7 @@ use crate::sealer::Sealer;
 use crate::segment::{End, Segment, segment_path};
 use crate::store::{FILE_MODE, FRAME_OVERHEAD, encode_frame, framed_len};
 
+// ANCHOR: segment_info
 /// What [`Log::segments`] says about one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentInfo {
@@ -53,7 +54,9 @@ pub struct SegmentInfo {
     /// Whether it is the active segment (the one appends go to).
     pub active: bool,
 }
+// ANCHOR_END: segment_info
 
+// ANCHOR: log_struct
 /// The name of the lock file that keeps two `Log`s out of one directory.
 const LOCK_FILE: &str = "LOCK";
 /// How long opening waits for another `Log` to release the directory.
@@ -88,7 +91,9 @@ pub struct Log {
     /// Holds the directory's lock for as long as the log is open.
     _lock: File,
 }
+// ANCHOR_END: log_struct
 
+// ANCHOR: writer_shared
 /// The writer's bookkeeping for the sync policy.
 #[derive(Debug)]
 struct Writer {
@@ -117,8 +122,10 @@ pub(crate) struct Shared {
     /// How many times a store was synced.
     syncs: AtomicU64,
 }
+// ANCHOR_END: writer_shared
 // ANCHOR_END: log
 
+// ANCHOR: shared_impl
 impl Shared {
     /// Makes the log refuse writes from now on (the first cause is kept).
     pub(crate) fn poison(&self, cause: String) {
@@ -152,7 +159,9 @@ impl Shared {
         self.syncs.fetch_add(1, Ordering::Relaxed);
     }
 }
+// ANCHOR_END: shared_impl
 
+// ANCHOR: open_a
 impl Log {
     // ANCHOR: open
     /// Opens the log in `dir`, creating the directory (private: 0700) and a
@@ -183,6 +192,8 @@ impl Log {
             )?));
             sync_directory(&dir)?;
         }
+        // ANCHOR_END: open_a
+        // ANCHOR: open_b
         let next_offset =
             active(&segments).map_or(config.initial_offset, |segment| segment.next_offset());
         if let Some(clean) = clean {
@@ -220,8 +231,10 @@ impl Log {
             _lock: lock,
         })
     }
+    // ANCHOR_END: open_b
     // ANCHOR_END: open
 
+    // ANCHOR: accessors
     /// The directory the log lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -251,13 +264,14 @@ impl Log {
     pub fn append(&self, value: &[u8]) -> Result<u64> {
         self.append_batch(&[value]).map(|offsets| offsets.start)
     }
+    // ANCHOR_END: accessors
 
     // ANCHOR: append_batch
     /// Appends `values` in order and returns their offsets, all or nothing:
     /// when it returns, the records are in the operating system's hands
     /// (and on disk, if the sync policy says so), and readers can see them.
-    /// Appends from many threads at once share writes and syncs (see
-    /// [`commit`](crate::commit)).
+    /// Appends from many threads at once share writes and syncs (the
+    /// commit queue, `commit.rs`).
     ///
     /// # Errors
     /// [`Error::RecordTooLarge`] if any value cannot fit in a store,
@@ -278,6 +292,7 @@ impl Log {
     }
     // ANCHOR_END: append_batch
 
+    // ANCHOR: check_sizes
     fn check_sizes(&self, values: &[&[u8]]) -> Result<()> {
         let max_store_bytes = self.config.max_store_bytes;
         match values
@@ -292,6 +307,7 @@ impl Log {
             None => Ok(()),
         }
     }
+    // ANCHOR_END: check_sizes
 
     // ANCHOR: write_group
     /// The leader's work: writes every batch of a group, rolling segments as
@@ -489,6 +505,7 @@ impl Log {
     }
     // ANCHOR_END: read
 
+    // ANCHOR: queries
     /// The lowest offset still in the log (for an empty log, the offset the
     /// next append will get).
     pub fn lowest_offset(&self) -> u64 {
@@ -518,7 +535,9 @@ impl Log {
             .map(|segment| segment.store_bytes())
             .sum()
     }
+    // ANCHOR_END: queries
 
+    // ANCHOR: segments
     /// A description of every segment, oldest first (the last is active):
     /// what retention needs to choose what to delete.
     ///
@@ -541,6 +560,7 @@ impl Log {
             })
             .collect()
     }
+    // ANCHOR_END: segments
 
     // ANCHOR: truncate
     /// Removes every segment whose records are all below `lowest`: retention
@@ -577,6 +597,7 @@ impl Log {
     }
     // ANCHOR_END: truncate
 
+    // ANCHOR: remove_segments
     /// Removes `doomed` from the list and deletes their files, in order,
     /// stopping at the first failure.
     fn remove_segments(&self, writer: &mut Writer, doomed: &[Arc<Segment>]) -> Result<()> {
@@ -588,7 +609,9 @@ impl Log {
         }
         Ok(())
     }
+    // ANCHOR_END: remove_segments
 
+    // ANCHOR: reader
     /// An [`io::Read`](std::io::Read) over the raw bytes of every store, oldest first, as
     /// they are now (records appended later are not included).
     ///
@@ -602,7 +625,9 @@ impl Log {
             .collect::<Result<Vec<_>>>()?;
         Ok(LogReader::new(stores))
     }
+    // ANCHOR_END: reader
 
+    // ANCHOR: sync
     /// Forces every appended record to disk and waits for the disk to have
     /// it, whatever the sync policy, and for every full segment to be
     /// sealed. Readers carry on meanwhile.
@@ -623,7 +648,9 @@ impl Log {
         let _ = sealed.recv();
         self.shared.check()
     }
+    // ANCHOR_END: sync
 
+    // ANCHOR: close
     /// Closes the log: seals what the sealer has not yet, syncs the active
     /// segment, trims its index, and records a clean shutdown, so the next
     /// open knows no write was torn.
@@ -653,7 +680,9 @@ impl Log {
         }
         .record(&self.dir)
     }
+    // ANCHOR_END: close
 
+    // ANCHOR: remove
     /// Closes the log and deletes its directory and everything in it.
     ///
     /// # Errors
@@ -665,6 +694,7 @@ impl Log {
         drop(self);
         fs::remove_dir_all(&dir).map_err(Error::io("removing log directory", &dir))
     }
+    // ANCHOR_END: remove
 
     // ANCHOR: reset
     /// Deletes every record and leaves an empty, usable log that starts again
@@ -710,6 +740,7 @@ impl Log {
     // ANCHOR_END: reset
 
     // ANCHOR: truncate_after
+    // ANCHOR: truncate_after_a
     /// Drops every record after `offset`: the next append gets `offset + 1`.
     /// What a Raft follower does when the leader's log disagrees with the end
     /// of its own (chapter 7). If `offset` is below the lowest record, the
@@ -738,6 +769,8 @@ impl Log {
         // New readers stop at `offset` from here on; the write lock below
         // waits for the ones already reading.
         self.next_offset.store(keep, Ordering::Release);
+        // ANCHOR_END: truncate_after_a
+        // ANCHOR: truncate_after_b
         let later: Vec<Arc<Segment>> = self
             .read_segments()
             .iter()
@@ -777,8 +810,10 @@ impl Log {
         writer.unsynced_records = 0;
         Ok(())
     }
+    // ANCHOR_END: truncate_after_b
     // ANCHOR_END: truncate_after
 
+    // ANCHOR: locks
     fn read_segments(&self) -> RwLockReadGuard<'_, Vec<Arc<Segment>>> {
         // Every change to the segment list is a single push or removal of
         // whole segments: a panicking holder cannot leave it half-changed.
@@ -813,7 +848,9 @@ impl Drop for Log {
         let _ = self.shut_down();
     }
 }
+// ANCHOR_END: locks
 
+// ANCHOR: written
 /// The segments a group wrote to: where it started (to take it back), and
 /// every segment it touched, oldest first (the last is the active one).
 struct Written {
@@ -853,8 +890,10 @@ fn lowest(segments: &[Arc<Segment>], next: u64) -> u64 {
         .first()
         .map_or(next, |segment| segment.base_offset())
 }
+// ANCHOR_END: written
 
 // ANCHOR: open_segments
+// ANCHOR: open_segments_a
 /// Opens and recovers every segment in `dir`, oldest first, checking that
 /// their offsets run on without a gap. If the last sealed segment had a torn
 /// tail, the segment after it starts past records that are gone: it is
@@ -876,6 +915,8 @@ fn open_segments(
                 _ => Role::Sealed,
             };
             let (segment, recovered) = Segment::open(dir, base_offset, config, role, clean)?;
+            // ANCHOR_END: open_segments_a
+            // ANCHOR: open_segments_b
             if let Some(previous) = segments.last().map(|segment| segment.next_offset())
                 && previous != base_offset
             {
@@ -905,8 +946,10 @@ fn open_segments(
         return Ok((segments, repairs));
     }
 }
+// ANCHOR_END: open_segments_b
 // ANCHOR_END: open_segments
 
+// ANCHOR: lock_directory
 /// Takes the directory's lock, so a second `Log` on the same directory (in
 /// this process or another) fails instead of corrupting the first one's files.
 /// Waits up to [`LOCK_WAIT`] for it: a server restarted right after it was
@@ -942,7 +985,9 @@ fn lock_directory(dir: &Path) -> Result<File> {
         }
     }
 }
+// ANCHOR_END: lock_directory
 
+// ANCHOR: list_segments
 /// The base offsets of the segments in `dir`, sorted, after removing index
 /// files whose store is gone (they hold no records, only pointers to them).
 fn list_segments(dir: &Path, repairs: &mut Vec<Repair>) -> Result<Vec<u64>> {
@@ -983,3 +1028,4 @@ fn parse_base_offset(stem: &str) -> Option<u64> {
         .then(|| stem.parse().ok())
         .flatten()
 }
+// ANCHOR_END: list_segments

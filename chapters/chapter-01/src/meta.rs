@@ -50,6 +50,7 @@ pub fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> Result<()> {
 }
 // ANCHOR_END: write_atomically
 
+// ANCHOR: read_checked
 /// The contents of `dir/name` as [`write_atomically`] wrote them, or `None`
 /// if there is no such file.
 ///
@@ -86,7 +87,9 @@ pub fn read_checked(dir: &Path, name: &str) -> Result<Option<Vec<u8>>> {
     }
     Ok(Some(bytes))
 }
+// ANCHOR_END: read_checked
 
+// ANCHOR: remove_sync
 /// Removes `dir/name` if it exists, and syncs the directory so the removal
 /// survives a crash.
 ///
@@ -111,7 +114,9 @@ pub fn sync_directory(dir: &Path) -> Result<()> {
         .and_then(|handle| handle.sync_all())
         .map_err(Error::io("syncing directory", dir))
 }
+// ANCHOR_END: remove_sync
 
+// ANCHOR: clean_record
 /// The name of the clean-shutdown marker in a log's directory.
 pub(crate) const CLEAN_SHUTDOWN: &str = "CLEAN";
 
@@ -137,6 +142,8 @@ impl CleanShutdown {
         let text = format!("format {FORMAT}\nnext_offset {}\n", self.next_offset);
         write_atomically(dir, CLEAN_SHUTDOWN, text.as_bytes())
     }
+    // ANCHOR_END: clean_record
+    // ANCHOR: clean_find
 
     /// The marker in `dir`, if there is one of this format. A damaged or
     /// foreign marker counts as none: recovery then assumes a crash, and
@@ -165,6 +172,7 @@ impl CleanShutdown {
         remove_durably(dir, CLEAN_SHUTDOWN)
     }
 }
+// ANCHOR_END: clean_find
 // ANCHOR_END: clean_shutdown
 
 #[cfg(test)]

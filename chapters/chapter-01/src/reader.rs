@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 
+// ANCHOR: log_reader
 /// An [`io::Read`] over the raw bytes of every store, made by
 /// [`Log::reader`](crate::Log::reader).
 #[derive(Debug)]
@@ -28,7 +29,9 @@ impl LogReader {
         }
     }
 }
+// ANCHOR_END: log_reader
 
+// ANCHOR: read_impl
 impl Read for LogReader {
     fn read(&mut self, bytes: &mut [u8]) -> io::Result<usize> {
         while let Some((file, size)) = self.stores.get(self.current) {
@@ -53,3 +56,4 @@ impl Read for LogReader {
         Ok(0)
     }
 }
+// ANCHOR_END: read_impl

@@ -41,6 +41,7 @@ use crate::error::{Corruption, Result};
 use crate::index::Index;
 use crate::store::Store;
 
+// ANCHOR: repair
 /// A change recovery made to a segment's files when the log was opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Repair {
@@ -74,7 +75,9 @@ pub enum Repair {
         path: PathBuf,
     },
 }
+// ANCHOR_END: repair
 
+// ANCHOR: repair_display
 impl fmt::Display for Repair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -106,7 +109,9 @@ impl fmt::Display for Repair {
         }
     }
 }
+// ANCHOR_END: repair_display
 
+// ANCHOR: role
 /// A segment's place in the log, which decides what a crash can have done
 /// to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,8 +134,10 @@ pub(crate) struct Recovered {
     /// segment after it starts past records that are gone, and must go too.
     pub(crate) later_segments_follow_a_tear: bool,
 }
+// ANCHOR_END: role
 
 // ANCHOR: recover
+// ANCHOR: recover_scan
 /// Brings a segment's store and index back to the longest valid prefix of
 /// what was appended, or refuses. `clean` says whether the log was closed
 /// cleanly (see [`Log::close`](crate::Log::close)).
@@ -160,6 +167,8 @@ pub(crate) fn recover(
         });
         recovered.later_segments_follow_a_tear = role == Role::LastSealed;
     }
+    // ANCHOR_END: recover_scan
+    // ANCHOR: recover_index
     let rebuilt = index.reconcile(&scan.positions)?;
     if rebuilt {
         recovered.repairs.push(Repair::RebuiltIndex {
@@ -174,6 +183,7 @@ pub(crate) fn recover(
     }
     Ok(recovered)
 }
+// ANCHOR_END: recover_index
 // ANCHOR_END: recover
 
 // ANCHOR: is_torn_tail

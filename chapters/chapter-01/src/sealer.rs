@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::log::Shared;
 use crate::segment::Segment;
 
+// ANCHOR: sealer_types
 /// The background sealing thread of one log.
 #[derive(Debug)]
 pub(crate) struct Sealer {
@@ -40,7 +41,9 @@ enum Work {
     /// Say when everything asked before is done.
     Barrier(mpsc::Sender<()>),
 }
+// ANCHOR_END: sealer_types
 
+// ANCHOR: start
 impl Sealer {
     /// Starts the thread.
     pub(crate) fn start(shared: Arc<Shared>) -> Result<Sealer> {
@@ -72,7 +75,9 @@ impl Sealer {
             thread: Some(thread),
         })
     }
+    // ANCHOR_END: start
 
+    // ANCHOR: handover
     /// Hands a full segment over to be sealed.
     pub(crate) fn seal(&self, segment: Arc<Segment>) {
         if let Some(work) = &self.work {
@@ -111,3 +116,4 @@ impl Drop for Sealer {
         self.finish();
     }
 }
+// ANCHOR_END: handover

@@ -20,6 +20,7 @@ use crate::index::Index;
 use crate::recovery::{Recovered, Role, recover};
 use crate::store::Store;
 
+// ANCHOR: segment_struct
 /// One store file and its index file, for the offsets `base_offset..next_offset()`.
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -42,7 +43,9 @@ pub(crate) struct End {
     /// The index's entries.
     pub(crate) entries: u64,
 }
+// ANCHOR_END: segment_struct
 
+// ANCHOR: create
 impl Segment {
     /// Creates a new, empty, active segment at `base_offset` in `dir`.
     pub(crate) fn create(dir: &Path, base_offset: u64, config: &Config) -> Result<Segment> {
@@ -67,7 +70,9 @@ impl Segment {
             index,
         })
     }
+    // ANCHOR_END: create
 
+    // ANCHOR: open
     /// Opens the existing segment at `base_offset` in `dir` and recovers it
     /// (see [`recovery`](crate::recovery)) for its `role` in the log.
     pub(crate) fn open(
@@ -95,7 +100,9 @@ impl Segment {
         };
         Ok((segment, recovered))
     }
+    // ANCHOR_END: open
 
+    // ANCHOR: accessors
     /// The offset of the segment's first record.
     pub(crate) fn base_offset(&self) -> u64 {
         self.base_offset
@@ -128,6 +135,7 @@ impl Segment {
             entries: self.index.len(),
         }
     }
+    // ANCHOR_END: accessors
 
     // ANCHOR: fit
     /// How many of the records whose frames are `framed_lens` long, from
@@ -160,6 +168,7 @@ impl Segment {
     }
     // ANCHOR_END: append
 
+    // ANCHOR: roll_back
     /// Where the segment's records end once every record after `offset` (one
     /// of its own) is gone.
     pub(crate) fn end_after(&self, offset: u64) -> Result<End> {
@@ -181,6 +190,7 @@ impl Segment {
         self.index.truncate(end.entries);
         self.store.truncate(end.store_bytes)
     }
+    // ANCHOR_END: roll_back
 
     // ANCHOR: read
     /// Reads the record at `offset`, or `None` if this segment does not hold it.
@@ -195,6 +205,7 @@ impl Segment {
     }
     // ANCHOR_END: read
 
+    // ANCHOR: seal
     /// Forces every appended record to disk.
     pub(crate) fn sync(&self) -> Result<()> {
         self.store.sync()
@@ -226,6 +237,7 @@ impl Segment {
             _ => Ok(()),
         }
     }
+    // ANCHOR_END: seal
 }
 
 #[cfg(test)]
@@ -280,6 +292,7 @@ mod tests {
         assert_eq!(segment.how_many_fit(&lens(&values)), 0);
     }
 
+    // ANCHOR: test_store_full
     // A full store admits no more records, whatever room the index has; the
     // check counts each record's frame.
     #[test]
@@ -296,7 +309,9 @@ mod tests {
             "exactly full, nothing written past the limit"
         );
     }
+    // ANCHOR_END: test_store_full
 
+    // ANCHOR: test_roll_back
     // Rolling back takes records out of both files, as if never appended.
     #[test]
     fn rolls_back_to_an_earlier_end() {
@@ -311,6 +326,7 @@ mod tests {
         let on_disk = std::fs::metadata(dir.path().join("00000000000000000000.store")).unwrap();
         assert_eq!(on_disk.len(), framed_len(4));
     }
+    // ANCHOR_END: test_roll_back
 
     // Removing a segment deletes both of its files.
     #[test]

@@ -36,6 +36,7 @@ use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::{Corruption, Error, Result};
 
+// ANCHOR: store_struct
 /// Bytes of the length field at the start of every frame.
 const LENGTH_WIDTH: usize = 8;
 /// Bytes of the frame header: the length, then the CRC-32C.
@@ -62,6 +63,7 @@ pub(crate) struct Store {
 pub(crate) fn framed_len(len: usize) -> u64 {
     FRAME_OVERHEAD + len as u64
 }
+// ANCHOR_END: store_struct
 
 // ANCHOR: encode
 /// Appends `value`, framed, to `frames`.
@@ -74,6 +76,7 @@ pub(crate) fn encode_frame(frames: &mut Vec<u8>, value: &[u8]) {
 }
 // ANCHOR_END: encode
 
+// ANCHOR: open
 impl Store {
     /// Opens (or creates) the store file at `path`, which may grow to
     /// `max_bytes`. The file is taken as it is; [`Store::scan`] says how much
@@ -103,7 +106,9 @@ impl Store {
             map,
         })
     }
+    // ANCHOR_END: open
 
+    // ANCHOR: accessors
     /// The file this store lives in.
     pub(crate) fn path(&self) -> &Path {
         &self.path
@@ -124,6 +129,7 @@ impl Store {
     pub(crate) fn size(&self) -> u64 {
         self.size.load(Ordering::Acquire)
     }
+    // ANCHOR_END: accessors
 
     // ANCHOR: write_at_end
     /// Writes `frames` (whole frames) where the records end, and returns
@@ -197,6 +203,7 @@ impl Store {
     }
     // ANCHOR_END: bytes
 
+    // ANCHOR: pread
     /// The frame header at `position`, read from the file (recovery's reads
     /// go through `pread`: they may look at bytes no record owns yet).
     fn read_header(&self, position: u64) -> Result<[u8; HEADER_WIDTH]> {
@@ -214,7 +221,9 @@ impl Store {
             .read_exact_at(bytes, position)
             .map_err(Error::io("reading store", &self.path))
     }
+    // ANCHOR_END: pread
 
+    // ANCHOR: sync_truncate
     /// Waits until the disk has every byte written so far (`fdatasync`: the
     /// data and the file's size, not its access times).
     pub(crate) fn sync(&self) -> Result<()> {
@@ -247,8 +256,10 @@ impl Store {
             .try_clone()
             .map_err(Error::io("opening store", &self.path))
     }
+    // ANCHOR_END: sync_truncate
 
     // ANCHOR: scan
+    // ANCHOR: scan_head
     /// Walks every frame from the start of the file, verifying each checksum,
     /// and reports where each record starts and where the valid bytes end.
     /// Streams the file in chunks: a garbage length can make it read to the
@@ -284,6 +295,8 @@ impl Store {
             if len > available {
                 break Some(Corruption::LengthPastEnd { len, available });
             }
+            // ANCHOR_END: scan_head
+            // ANCHOR: scan_tail
             let mut computed = crc32c::crc32c(&header[..LENGTH_WIDTH]);
             let mut left = len;
             while left > 0 {
@@ -307,8 +320,10 @@ impl Store {
             problem,
         })
     }
+    // ANCHOR_END: scan_tail
     // ANCHOR_END: scan
 
+    // ANCHOR: frame_end_at
     /// Where the frame at `position` ends, if a whole, valid frame starts
     /// there; `None` if not (a bad header, a length past the end, a bad
     /// checksum).
@@ -328,8 +343,10 @@ impl Store {
             .ok()
             .map(|_| position + FRAME_OVERHEAD + len))
     }
+    // ANCHOR_END: frame_end_at
 
     // ANCHOR: evidence
+    // ANCHOR: evidence_hints
     /// The position of a valid frame that starts after `damaged` (where a
     /// bad frame starts), if there is one: proof that records were written
     /// *after* the damage, so it cannot be a torn final write.
@@ -345,6 +362,8 @@ impl Store {
                 return Ok(Some(hint));
             }
         }
+        // ANCHOR_END: evidence_hints
+        // ANCHOR: evidence_scan
         let file_len = self.size();
         let window = 1 << 20;
         let mut bytes = vec![0; window + HEADER_WIDTH];
@@ -370,8 +389,10 @@ impl Store {
         }
         Ok(None)
     }
+    // ANCHOR_END: evidence_scan
     // ANCHOR_END: evidence
 
+    // ANCHOR: corrupt
     pub(crate) fn corrupt(&self, position: u64, problem: Corruption) -> Error {
         Error::Corrupt {
             path: self.path.clone(),
@@ -379,8 +400,10 @@ impl Store {
             problem,
         }
     }
+    // ANCHOR_END: corrupt
 }
 
+// ANCHOR: scan_types
 /// What [`Store::scan`] found.
 #[derive(Debug)]
 pub(crate) struct Scan {
@@ -408,7 +431,9 @@ impl Read for PositionalReader<'_> {
         Ok(read)
     }
 }
+// ANCHOR_END: scan_types
 
+// ANCHOR: decode
 fn split_header(header: &[u8; HEADER_WIDTH]) -> (u64, u32) {
     let mut length = [0; LENGTH_WIDTH];
     length.copy_from_slice(&header[..LENGTH_WIDTH]);
@@ -436,6 +461,7 @@ fn decode_frame(frame: &[u8]) -> std::result::Result<u64, Corruption> {
     }
     Ok(len)
 }
+// ANCHOR_END: decode
 
 #[cfg(test)]
 mod tests {
@@ -464,6 +490,7 @@ mod tests {
             .collect()
     }
 
+    // ANCHOR: test_appends
     // Each record starts where the previous frame ends and reads back intact.
     #[test]
     fn appends_and_reads_back() {
@@ -475,6 +502,7 @@ mod tests {
         }
         assert_eq!(store.size(), 3 * FRAME_OVERHEAD + 11 + 16);
     }
+    // ANCHOR_END: test_appends
 
     // A read bounded by the next record's position returns exactly one record.
     #[test]
@@ -543,6 +571,7 @@ mod tests {
         assert_eq!(scan.problem, None);
     }
 
+    // ANCHOR: test_flipped_bit
     // A bit flip in a payload is caught by the checksum, on read and on
     // scan, and the good frame after it is evidence that it is not a torn write.
     #[test]
@@ -571,6 +600,7 @@ mod tests {
         ));
         assert_eq!(store.find_frame_after(0, &[]).unwrap(), Some(23));
     }
+    // ANCHOR_END: test_flipped_bit
 
     // Zeros and noise after the last frame hold no frame: a torn tail looks like this.
     #[test]

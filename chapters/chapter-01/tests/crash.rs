@@ -98,6 +98,7 @@ fn parent() {
                 .filter_map(|line| line.parse::<u64>().ok())
                 .max()
         });
+        // ANCHOR: kill_and_check
         // Wait for the child to start appending, then kill it somewhere random.
         std::thread::sleep(Duration::from_millis(20 + random() % 80));
         child.kill().unwrap(); // SIGKILL: no destructors, no flush, no close
@@ -124,6 +125,7 @@ fn parent() {
                 "round {round}: offset {offset}"
             );
         }
+        // ANCHOR_END: kill_and_check
         println!(
             "round {round:2}: {} records survive ({} acknowledged), {} repairs, reopened and verified in {:?}",
             log.next_offset(),

@@ -120,6 +120,7 @@ fn assert_no_trace(log: &Log, next: u64) {
 }
 
 // ANCHOR: full_disk
+// ANCHOR: full_disk_fill
 /// A 4 MiB disk fills up: every append from then on fails with "no space",
 /// without a trace; when space is freed, the next append gets the offset the
 /// failed ones did not, and a reopen finds exactly the acknowledged records.
@@ -152,6 +153,8 @@ fn full_disk(dir: &Path) {
         matches!(&error, Error::Io { source, .. } if source.raw_os_error() == Some(28)),
         "ENOSPC expected: {error}"
     );
+    // ANCHOR_END: full_disk_fill
+    // ANCHOR: full_disk_after
     let before = sizes(&log_dir);
     for _ in 0..3 {
         assert!(log.append(&value(999_999, 4096)).is_err());
@@ -172,6 +175,7 @@ fn full_disk(dir: &Path) {
     }
     println!("the disk was full after {next} records");
 }
+// ANCHOR_END: full_disk_after
 // ANCHOR_END: full_disk
 
 /// A store the kernel will not let anyone write (`chattr +i`): appends fail

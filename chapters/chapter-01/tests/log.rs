@@ -17,6 +17,7 @@ fn dir() -> TempDir {
     tempfile::tempdir().unwrap()
 }
 
+// ANCHOR: appends_and_reads_back
 // Appending returns consecutive offsets, and each offset reads back its value.
 #[rstest]
 #[case::one_segment(Config::default())]
@@ -28,6 +29,7 @@ fn appends_and_reads_back(dir: TempDir, #[case] config: Config) {
         assert_eq!(log.read(offset).unwrap(), value(offset));
     }
 }
+// ANCHOR_END: appends_and_reads_back
 
 // Reading at or past the next offset is out of range, with the bounds in the error.
 #[rstest]
@@ -96,6 +98,7 @@ fn starts_at_the_initial_offset(dir: TempDir) {
     assert!(dir.path().join("00000000000000000016.store").exists());
 }
 
+// ANCHOR: reopen
 // Reopening a log with existing segments keeps every record and continues
 // at the next offset.
 #[rstest]
@@ -121,6 +124,7 @@ fn reopen_keeps_every_record(dir: TempDir, #[case] close: bool) {
     }
     assert_eq!(log.append(b"tenth").unwrap(), 9);
 }
+// ANCHOR_END: reopen
 
 // A batch gets consecutive offsets, even when it spans several segments.
 #[rstest]
@@ -163,6 +167,7 @@ fn oversized_record_is_rejected_and_changes_nothing(dir: TempDir) {
     assert_eq!(log.read(1).unwrap(), exactly_full);
 }
 
+// ANCHOR: rolls_before
 // A segment rolls *before* the append that would not fit, so no store ever
 // holds bytes past its limit, and an index limit that is not a multiple of
 // 8 still works (it holds the whole entries that fit). Closing trims every
@@ -191,6 +196,7 @@ fn rolls_before_the_append_that_would_not_fit(dir: TempDir) {
     ]
     "#);
 }
+// ANCHOR_END: rolls_before
 
 // The on-disk layout after a known sequence of appends: file names are the
 // zero-padded base offsets; stores hold whole frames; sealed indexes are
@@ -204,6 +210,7 @@ fn on_disk_layout_after_rolling(dir: TempDir) {
     insta::assert_debug_snapshot!(layout(dir.path()));
 }
 
+// ANCHOR: reader
 // The reader streams every store's raw bytes, oldest first: frames and all.
 #[rstest]
 fn reader_returns_the_raw_stores_in_order(dir: TempDir) {
@@ -223,7 +230,9 @@ fn reader_returns_the_raw_stores_in_order(dir: TempDir) {
     }
     assert_eq!(raw, expected);
 }
+// ANCHOR_END: reader
 
+// ANCHOR: truncate
 // Truncate removes exactly the segments whose records are all below the
 // given offset; the rest stay readable.
 #[rstest]
@@ -245,6 +254,7 @@ fn truncate_removes_whole_segments_below_the_offset(dir: TempDir) {
     assert_eq!(log.lowest_offset(), 6);
     assert_eq!(log.segment_count(), 1);
 }
+// ANCHOR_END: truncate
 
 // Truncating past every record leaves an empty log that keeps counting:
 // offsets are never reused.
@@ -263,6 +273,7 @@ fn truncate_past_the_end_keeps_the_next_offset(dir: TempDir) {
     assert_eq!((log.lowest_offset(), log.next_offset()), (3, 4));
 }
 
+// ANCHOR: reset
 // Reset empties the log and leaves it usable (the Go book's does not).
 #[rstest]
 fn reset_leaves_an_empty_usable_log(dir: TempDir) {
@@ -282,6 +293,7 @@ fn reset_leaves_an_empty_usable_log(dir: TempDir) {
         layout(dir.path())
     );
 }
+// ANCHOR_END: reset
 
 // Remove closes the log and deletes its directory.
 #[rstest]
@@ -349,6 +361,7 @@ fn every_sync_policy_syncs_as_it_promises(
 }
 // ANCHOR_END: sync_policies
 
+// ANCHOR: batch_one_sync
 // One append_batch is one sync under SyncPolicy::Always, however many
 // records it holds.
 #[rstest]
@@ -366,7 +379,9 @@ fn a_batch_shares_one_sync(dir: TempDir) {
     log.append_batch(&slices).unwrap();
     assert_eq!(log.sync_count(), 1);
 }
+// ANCHOR_END: batch_one_sync
 
+// ANCHOR: segments_info
 // segments() describes every segment, oldest first, the last one active.
 #[rstest]
 fn segments_describes_each_segment(dir: TempDir) {
@@ -383,3 +398,4 @@ fn segments_describes_each_segment(dir: TempDir) {
     );
     assert_eq!(log.size_bytes(), 160);
 }
+// ANCHOR_END: segments_info

@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+// ANCHOR: budget_types
 /// The service's allowance of buffered bytes, shared by all its streams.
 #[derive(Debug, Clone)]
 pub(crate) struct MemoryBudget {
@@ -47,7 +48,9 @@ pub struct Reservation {
     _own: Option<OwnedSemaphorePermit>,
     _total: OwnedSemaphorePermit,
 }
+// ANCHOR_END: budget_types
 
+// ANCHOR: memory_budget
 impl MemoryBudget {
     /// A budget of `total_bytes`, of which one stream may hold `stream_bytes`.
     /// Both are at least 1 and at most `u32::MAX` ([`ServiceConfig::validate`](crate::ServiceConfig::validate)).
@@ -76,7 +79,9 @@ impl MemoryBudget {
         }
     }
 }
+// ANCHOR_END: memory_budget
 
+// ANCHOR: stream_budget
 impl StreamBudget {
     /// Waits until `bytes` fit in this stream's allowance and in the
     /// service's total, and holds them.
@@ -89,7 +94,9 @@ impl StreamBudget {
         }
     }
 }
+// ANCHOR_END: stream_budget
 
+// ANCHOR: acquire
 async fn acquire(semaphore: &Arc<Semaphore>, bytes: usize) -> OwnedSemaphorePermit {
     // Validation keeps every allowance within u32; the semaphores are never
     // closed, so acquiring cannot fail.
@@ -99,6 +106,7 @@ async fn acquire(semaphore: &Arc<Semaphore>, bytes: usize) -> OwnedSemaphorePerm
         Err(_) => unreachable!("the budget's semaphores are never closed"),
     }
 }
+// ANCHOR_END: acquire
 
 #[cfg(test)]
 mod tests {
@@ -106,6 +114,7 @@ mod tests {
 
     use super::*;
 
+    // ANCHOR: test_allowance
     // A stream waits once its own allowance is held, and goes on when
     // bytes are given back; a record larger than the allowance still goes.
     #[tokio::test]
@@ -118,6 +127,7 @@ mod tests {
         drop(held);
         let _big = stream.reserve(5000).await; // takes all 100
     }
+    // ANCHOR_END: test_allowance
 
     // Streams share the service's total: when it is used up, every stream waits.
     #[tokio::test]

@@ -17,8 +17,8 @@ use crate::error::Result;
 
 // ANCHOR: trait
 /// What the service needs from a commit log. Every method is synchronous and
-/// may block on disk I/O; the service calls the ones that write (and may
-/// `fsync`) on tokio's blocking thread pool.
+/// may block on disk I/O; the service never runs an append that may `fsync`
+/// on an async worker thread (see [`CommitLog::appends_wait_for_disk`]).
 pub trait CommitLog: Send + Sync + 'static {
     /// Appends `values` in order and returns their offsets.
     fn append_batch(&self, values: &[&[u8]]) -> Result<Range<u64>>;

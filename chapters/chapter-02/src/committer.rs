@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::commit_log::{CommitLog, FollowableLog};
 use crate::error::{Error, Result};
 
+// ANCHOR: committer_types
 /// The most values one group appends (the next waiting call starts the next).
 const MAX_GROUP_VALUES: usize = 4096;
 /// The most value bytes one group appends.
@@ -47,6 +48,7 @@ struct Waiting {
 pub(crate) struct Committer {
     waiting: mpsc::Sender<Waiting>,
 }
+// ANCHOR_END: committer_types
 
 impl std::fmt::Debug for Waiting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -56,6 +58,7 @@ impl std::fmt::Debug for Waiting {
     }
 }
 
+// ANCHOR: start
 impl Committer {
     /// Starts the committer for `log`: a thread of its own, since all it
     /// does is wait for the disk. It ends when every handle is gone.
@@ -70,6 +73,7 @@ impl Committer {
         Ok(Committer { waiting })
     }
 
+    // ANCHOR_END: start
     // ANCHOR: append
     /// Appends `values` in the next group, and returns their offsets.
     pub(crate) async fn append(&self, values: Vec<Vec<u8>>) -> Result<Range<u64>> {
@@ -84,6 +88,7 @@ impl Committer {
 }
 
 // ANCHOR: commit_groups
+// ANCHOR: commit_loop
 /// The committer: waits for an append, takes every other one already
 /// waiting (up to the group limits), appends them as one batch, and
 /// answers each.
@@ -101,7 +106,9 @@ fn commit_groups<L: CommitLog>(log: &FollowableLog<L>, mut queue: mpsc::Receiver
         write_group(log, group);
     }
 }
+// ANCHOR_END: commit_loop
 
+// ANCHOR: write_group
 /// Appends a group and answers each caller. A failed group is appended again
 /// one caller at a time, so each gets the outcome of its own records.
 fn write_group<L: CommitLog>(log: &FollowableLog<L>, group: Vec<Waiting>) {
@@ -131,4 +138,5 @@ fn write_group<L: CommitLog>(log: &FollowableLog<L>, group: Vec<Waiting>) {
         }
     }
 }
+// ANCHOR_END: write_group
 // ANCHOR_END: commit_groups

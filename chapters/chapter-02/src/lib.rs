@@ -1,3 +1,4 @@
+// ANCHOR: crate_docs
 //! # Chapter 2: the log as a gRPC service
 //!
 //! Chapter 1's log, served over the network with gRPC (tonic and prost), so
@@ -14,14 +15,16 @@
 //! * [`budget`] and [`stream`]: what a stream may buffer for a slow client,
 //!   and how it ends with the right status.
 //! * `committer`: group commit for the service, when appends wait for
-//!   the disk: one task appends for every call waiting.
+//!   the disk: one thread appends for every call waiting.
 //! * [`server`]: [`serve`], the entry point: a listener, a log and a
 //!   shutdown future, in the style of mini-redis.
 //! * [`client`]: [`connect`], a client for the service.
 //! * [`echo`]: a service that stores nothing, the benchmarks' baseline.
 //! * [`error`] and [`status`]: what can go wrong, and the one place where it
 //!   becomes a `tonic::Status` with google.rpc error details.
+// ANCHOR_END: crate_docs
 
+// ANCHOR: modules
 pub mod api;
 pub mod budget;
 pub mod client;
@@ -39,3 +42,4 @@ pub use commit_log::{CommitLog, FollowableLog};
 pub use error::{Error, Result};
 pub use server::{serve, serve_gracefully, serve_service};
 pub use service::{LogService, ServiceConfig};
+// ANCHOR_END: modules

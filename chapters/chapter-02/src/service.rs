@@ -9,11 +9,13 @@
 //! - `ConsumeStream` sends every record from an offset on, then waits at the
 //!   end of the log until an append wakes it. What it has read but the
 //!   client has not taken is bounded, in messages and in bytes (see
-//!   [`budget`](crate::budget)): a slow consumer holds back its own task,
+//!   `budget.rs`): a slow consumer holds back its own task,
 //!   not the server's memory.
 //!
-//! Appends may `fsync`, which blocks a thread for a while, so they run on
-//! tokio's blocking pool; reads come from the page cache and run inline.
+//! An append that may `fsync` blocks a thread for a while, so it goes to
+//! the committer (`committer.rs`), a thread of its own that appends for
+//! every call waiting at once; an append that cannot (`SyncPolicy::Os`),
+//! and every read, runs inline, on the async worker.
 
 use std::ops::Range;
 use std::pin::pin;
@@ -78,6 +80,7 @@ impl Default for ServiceConfig {
 }
 // ANCHOR_END: config
 
+// ANCHOR: validate_zero
 impl ServiceConfig {
     /// Checks that the limits can work, with each other and with a log
     /// whose records hold at most `max_value_len` bytes.
@@ -100,6 +103,8 @@ impl ServiceConfig {
         if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(Error::InvalidConfig(format!("{name} must be at least 1")));
         }
+        // ANCHOR_END: validate_zero
+        // ANCHOR: validate_limits
         for (name, value) in [
             ("stream_buffer_bytes", self.stream_buffer_bytes),
             ("total_buffer_bytes", self.total_buffer_bytes),
@@ -127,7 +132,9 @@ impl ServiceConfig {
         Ok(())
     }
 }
+// ANCHOR_END: validate_limits
 
+// ANCHOR: service
 /// The gRPC service. Cheap to clone: clones share the log, the memory
 /// budget and the shutdown signal.
 #[derive(Debug)]
@@ -153,7 +160,9 @@ impl<L> Clone for LogService<L> {
         }
     }
 }
+// ANCHOR_END: service
 
+// ANCHOR: new
 impl<L: CommitLog> LogService<L> {
     /// A service over `log`.
     ///
@@ -181,7 +190,9 @@ impl<L: CommitLog> LogService<L> {
     pub fn log(&self) -> &Arc<FollowableLog<L>> {
         &self.log
     }
+    // ANCHOR_END: new
 
+    // ANCHOR: into_server
     /// The tonic server for this service. It accepts messages a little
     /// larger than the largest record (a request's framing), so that a
     /// record just over the limit gets our clear `INVALID_ARGUMENT`; larger
@@ -194,7 +205,9 @@ impl<L: CommitLog> LogService<L> {
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit)
     }
+    // ANCHOR_END: into_server
 
+    // ANCHOR: shutdown_hooks
     /// Ends every open stream (with `UNAVAILABLE`) and refuses new ones: the
     /// first step of a graceful shutdown, since a following `ConsumeStream`
     /// would otherwise never finish.
@@ -210,7 +223,9 @@ impl<L: CommitLog> LogService<L> {
         let log = Arc::clone(&self.log);
         tokio::task::spawn_blocking(move || log.log().sync()).await?
     }
+    // ANCHOR_END: shutdown_hooks
 
+    // ANCHOR: value_of
     /// The record's value, if there is a record and it is not too large:
     /// the check every produce makes before anything is appended.
     ///
@@ -226,6 +241,7 @@ impl<L: CommitLog> LogService<L> {
         }
         Ok(value)
     }
+    // ANCHOR_END: value_of
 
     // ANCHOR: append
     /// Appends `values` as one batch. When it returns, the records are in
@@ -252,6 +268,7 @@ impl<L: CommitLog> LogService<L> {
     }
     // ANCHOR_END: append
 
+    // ANCHOR: record_at
     fn record_at(&self, offset: u64) -> Result<ConsumeResponse> {
         let value = self.log.log().read(offset)?;
         Ok(ConsumeResponse {
@@ -267,6 +284,7 @@ impl<L: CommitLog> LogService<L> {
     fn stopping(&self) -> bool {
         *self.stop.borrow()
     }
+    // ANCHOR_END: record_at
 }
 
 #[tonic::async_trait]
@@ -339,6 +357,7 @@ impl<L: CommitLog> Log for LogService<L> {
     }
     // ANCHOR_END: produce_stream
 
+    // ANCHOR: get_servers
     async fn get_servers(
         &self,
         _request: Request<GetServersRequest>,
@@ -347,8 +366,10 @@ impl<L: CommitLog> Log for LogService<L> {
             "this server is not part of a cluster (chapter 7 adds GetServers)",
         ))
     }
+    // ANCHOR_END: get_servers
 }
 
+// ANCHOR: batch
 /// One batch of a `ProduceStream`, on its way from the reader to the appender.
 struct Batch {
     /// The values to append.
@@ -359,6 +380,7 @@ struct Batch {
     /// invalid request, a request that could not be decoded, or shutdown.
     end: Option<Status>,
 }
+// ANCHOR_END: batch
 
 impl<L: CommitLog> LogService<L> {
     // ANCHOR: follow
@@ -400,6 +422,7 @@ impl<L: CommitLog> LogService<L> {
     // ANCHOR_END: follow
 
     // ANCHOR: read_batches
+    // ANCHOR: read_batches_head
     /// The pipeline's first stage: reads requests, gathers the ones that
     /// have already arrived into a batch, checks them, and hands the batch
     /// on. Ends at the client's end, at an invalid request, or at shutdown,
@@ -426,6 +449,8 @@ impl<L: CommitLog> LogService<L> {
                 Ok(None) => return, // the client finished
                 Err(status) => (Vec::new(), Some(request_error(status))),
             };
+            // ANCHOR_END: read_batches_head
+            // ANCHOR: read_batches_tail
             let bytes = values.iter().map(Vec::len).sum();
             let reservation = tokio::select! {
                 reservation = self.budget.reserve(bytes) => Some(reservation),
@@ -443,6 +468,7 @@ impl<L: CommitLog> LogService<L> {
             }
         }
     }
+    // ANCHOR_END: read_batches_tail
     // ANCHOR_END: read_batches
 
     // ANCHOR: append_batches
@@ -509,6 +535,7 @@ impl<L: CommitLog> LogService<L> {
     }
     // ANCHOR_END: gather
 
+    // ANCHOR: valid_prefix
     /// The values of the valid requests before the first invalid one, and
     /// that one's error: it ends the stream after their responses.
     fn valid_prefix(&self, batch: Vec<ProduceRequest>) -> (Vec<Vec<u8>>, Option<Error>) {
@@ -521,14 +548,17 @@ impl<L: CommitLog> LogService<L> {
         }
         (values, None)
     }
+    // ANCHOR_END: valid_prefix
 }
 
+// ANCHOR: stopped
 /// Completes when the server starts shutting down.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     // An error means the sender is gone, which only happens when the
     // service is dropped: stop as well.
     let _ = stop.wait_for(|stopping| *stopping).await;
 }
+// ANCHOR_END: stopped
 
 // ANCHOR: ready_now
 /// Polls `future` once: its output if it is ready now, `None` if it would

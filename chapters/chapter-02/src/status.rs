@@ -31,6 +31,7 @@ pub const OFFSET_OUT_OF_RANGE: &str = "OFFSET_OUT_OF_RANGE";
 const LOCALE: &str = "en-US";
 
 // ANCHOR: status
+// ANCHOR: status_offset
 impl From<Error> for Status {
     fn from(error: Error) -> Status {
         match error {
@@ -52,6 +53,8 @@ impl From<Error> for Status {
                 details.set_localized_message(LOCALE, message.clone());
                 Status::with_error_details(Code::OutOfRange, message, details)
             }
+            // ANCHOR_END: status_offset
+            // ANCHOR: status_rest
             Error::RecordTooLarge { len, max } => {
                 let description = format!("the value is {len} bytes; the maximum is {max}");
                 let details = ErrorDetails::with_bad_request_violation("record.value", description);
@@ -79,6 +82,7 @@ impl From<Error> for Status {
         }
     }
 }
+// ANCHOR_END: status_rest
 // ANCHOR_END: status
 
 // ANCHOR: storage_status
@@ -153,6 +157,7 @@ pub fn request_error(status: Status) -> Status {
 // ANCHOR_END: request_error
 
 // ANCHOR: codec_layer
+// ANCHOR: codec_types
 /// A tower layer that gives the errors tonic itself answers a unary call
 /// with, before the service sees the request, their proper status (see
 /// [`request_error`]). Streams see such errors in the handler, which maps
@@ -173,7 +178,9 @@ impl<S> Layer<S> for CodecErrorLayer {
 pub struct CodecErrors<S> {
     inner: S,
 }
+// ANCHOR_END: codec_types
 
+// ANCHOR: codec_service
 impl<S, B> Service<http::Request<B>> for CodecErrors<S>
 where
     S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
@@ -205,4 +212,5 @@ where
         })
     }
 }
+// ANCHOR_END: codec_service
 // ANCHOR_END: codec_layer

@@ -5,14 +5,14 @@
 //! gets them right:
 //!
 //! - **Bounded memory.** The channel holds at most a few messages, and
-//!   each carries a [`Reservation`] of its bytes, given back when tonic
-//!   takes it (see [`budget`](crate::budget)).
+//!   each carries a `Reservation` of its bytes, given back when tonic
+//!   takes it (see `budget.rs`).
 //! - **The final status.** A stream that ends because of an error, or
 //!   because the server is shutting down, must end with that status, never
 //!   with `OK`. Sending the error as one more message fails exactly when it
 //!   matters (a client that stopped reading has a full channel), and then
 //!   the channel closes and tonic sends `OK`. So the task records the final
-//!   status on the side ([`StreamSender::end_with`]), and the stream yields
+//!   status on the side (`StreamSender::end_with`), and the stream yields
 //!   it after the last message, whatever the channel's state.
 
 use std::pin::Pin;
@@ -25,6 +25,7 @@ use tonic::Status;
 
 use crate::budget::Reservation;
 
+// ANCHOR: response_stream
 /// Creates a response stream holding at most `capacity` messages.
 pub fn response_stream<T>(capacity: usize) -> (StreamSender<T>, ResponseStream<T>) {
     let (items, receiver) = mpsc::channel(capacity);
@@ -47,7 +48,9 @@ pub struct StreamSender<T> {
     items: mpsc::Sender<(T, Option<Reservation>)>,
     end: Arc<Mutex<Option<Status>>>,
 }
+// ANCHOR_END: response_stream
 
+// ANCHOR: sender_impl
 impl<T> StreamSender<T> {
     /// Sends `item`, waiting for room; `false` if the client has gone.
     /// (`reservation`, if any, holds the item's bytes in the service's
@@ -70,7 +73,9 @@ impl<T> StreamSender<T> {
             .get_or_insert(status);
     }
 }
+// ANCHOR_END: sender_impl
 
+// ANCHOR: response_stream_type
 /// The stream tonic sends to the client: the messages, then the final
 /// status if there is one (otherwise the stream ends with `OK`).
 #[derive(Debug)]
@@ -104,6 +109,7 @@ impl<T> Stream for ResponseStream<T> {
         }
     }
 }
+// ANCHOR_END: response_stream_type
 
 #[cfg(test)]
 mod tests {
@@ -111,6 +117,7 @@ mod tests {
 
     use super::*;
 
+    // ANCHOR: test_final_status
     // The final status comes after every message, even when the channel
     // was full when the task recorded it.
     #[tokio::test]
@@ -125,6 +132,7 @@ mod tests {
         assert_eq!(end.code(), tonic::Code::Unavailable);
         assert!(stream.next().await.is_none());
     }
+    // ANCHOR_END: test_final_status
 
     // Without a recorded status the stream simply ends: OK.
     #[tokio::test]

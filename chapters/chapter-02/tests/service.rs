@@ -468,6 +468,7 @@ async fn a_shutdown_while_the_client_is_not_reading_ends_with_unavailable() {
 }
 // ANCHOR_END: shutdown_race
 
+// ANCHOR: unusable_configs
 // Limits that cannot work are refused when the service is made, each
 // naming its setting.
 #[rstest]
@@ -482,3 +483,4 @@ fn unusable_service_configs_are_refused(#[case] config: ServiceConfig, #[case] m
         .unwrap_err();
     assert!(error.to_string().contains(message), "{error}");
 }
+// ANCHOR_END: unusable_configs

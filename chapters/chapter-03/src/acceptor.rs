@@ -44,6 +44,7 @@ use tonic::transport::server::Connected;
 
 use crate::identity::{Identity, Peer};
 
+// ANCHOR: connection
 /// How long a client may take to complete its handshake (one or two round
 /// trips, and a signature or two: milliseconds, even across the world).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,6 +68,7 @@ impl TlsConnection {
         &self.peer
     }
 }
+// ANCHOR_END: connection
 
 // ANCHOR: incoming
 /// The TLS connections accepted on `listener`, for tonic's
@@ -84,7 +86,9 @@ pub fn tls_incoming(
     ));
     ReceiverStream::new(incoming)
 }
+// ANCHOR_END: incoming
 
+// ANCHOR: accept_loop
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
@@ -118,8 +122,10 @@ async fn accept_loop(
         }
     }
 }
+// ANCHOR_END: accept_loop
 
 // ANCHOR: slots
+// ANCHOR: slots_take
 /// Handshakes in progress, counted per client address and in total.
 #[derive(Debug, Clone, Default)]
 struct HandshakeSlots {
@@ -159,7 +165,9 @@ impl HandshakeSlots {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+// ANCHOR_END: slots_take
 
+// ANCHOR: slot_drop
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut guard = self.slots.lock();
@@ -173,8 +181,10 @@ impl Drop for Slot {
         }
     }
 }
+// ANCHOR_END: slot_drop
 // ANCHOR_END: slots
 
+// ANCHOR: handshake
 async fn handshake(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
@@ -200,6 +210,8 @@ async fn handshake(
             return;
         }
     };
+    // ANCHOR_END: handshake
+    // ANCHOR: peer_once
     // The verifier has checked the chain, dates and usage: the leaf
     // certificate's subject can be trusted.
     let leaf = stream
@@ -218,8 +230,9 @@ async fn handshake(
     };
     let _ = connections.send(Ok(connection)).await;
 }
-// ANCHOR_END: incoming
+// ANCHOR_END: peer_once
 
+// ANCHOR: connected
 impl Connected for TlsConnection {
     type ConnectInfo = Peer;
 
@@ -227,6 +240,7 @@ impl Connected for TlsConnection {
         self.peer.clone()
     }
 }
+// ANCHOR_END: connected
 
 impl AsyncRead for TlsConnection {
     fn poll_read(

@@ -22,6 +22,7 @@ use crate::authorizer::{Authorizer, OBJECT_LOG};
 use crate::error::Error;
 use crate::routes::{Route, Routes};
 
+// ANCHOR: layer
 /// A tower layer that authorizes every RPC with `A`, by the [`Routes`].
 #[derive(Debug)]
 pub struct AuthorizationLayer<A> {
@@ -53,7 +54,9 @@ impl<A: Authorizer> AuthorizationLayer<A> {
         }
     }
 }
+// ANCHOR_END: layer
 
+// ANCHOR: authorization
 impl<S, A> Layer<S> for AuthorizationLayer<A> {
     type Service = Authorization<S, A>;
 
@@ -83,6 +86,7 @@ impl<S: Clone, A> Clone for Authorization<S, A> {
         }
     }
 }
+// ANCHOR_END: authorization
 
 // ANCHOR: check
 impl<S, A> Authorization<S, A>
@@ -126,6 +130,7 @@ where
 }
 // ANCHOR_END: check
 
+// ANCHOR: service
 impl<S, A, B> Service<http::Request<B>> for Authorization<S, A>
 where
     S: Service<http::Request<B>, Response = http::Response<Body>>,
@@ -150,12 +155,14 @@ where
         }
     }
 }
+// ANCHOR_END: service
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::routes::Action;
 
+    // ANCHOR: allow_one
     /// An authorizer that allows exactly one (subject, action).
     struct Allow(&'static str, &'static str);
 
@@ -173,7 +180,9 @@ mod tests {
         };
         layer.check(path, identity.map(Identity::new).as_ref())
     }
+    // ANCHOR_END: allow_one
 
+    // ANCHOR: decides
     // Allowed, denied, unknown method, unknown service and no identity,
     // decided before the service runs.
     #[test]
@@ -205,4 +214,5 @@ mod tests {
             "health needs no identity"
         );
     }
+    // ANCHOR_END: decides
 }

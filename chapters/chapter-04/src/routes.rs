@@ -18,6 +18,7 @@
 //! Later chapters add services (Raft's, in chapter 7) with
 //! [`Routes::service`].
 
+// ANCHOR: action
 /// What a request asks to do, as the ACL names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Action(&'static str);
@@ -40,7 +41,9 @@ impl Action {
         self.0
     }
 }
+// ANCHOR_END: action
 
+// ANCHOR: route_types
 /// How the authorization layer treats a request path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -63,8 +66,10 @@ pub struct Routes {
     /// The `/package.Service/` prefixes anyone may use.
     open: Vec<&'static str>,
 }
+// ANCHOR_END: route_types
 
 // ANCHOR: routes
+// ANCHOR: routes_log
 /// The services open to everyone: gRPC health (for load balancers and
 /// Kubernetes probes) and reflection (for grpcurl and friends).
 const OPEN_SERVICES: [&str; 3] = [
@@ -91,7 +96,9 @@ impl Routes {
             ],
         )
     }
+    // ANCHOR_END: routes_log
 
+    // ANCHOR: routes_route
     /// Adds (or extends) a service: `name` is its full name
     /// (`log.v1.Log`), `methods` each method's action.
     pub fn service(mut self, name: &str, methods: &[(&'static str, Action)]) -> Routes {
@@ -119,12 +126,14 @@ impl Routes {
         Route::UnknownService
     }
 }
+// ANCHOR_END: routes_route
 // ANCHOR_END: routes
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    // ANCHOR: test_routes
     // Each Log RPC maps to its action; health and reflection are open;
     // anything else is unknown.
     #[test]
@@ -161,6 +170,7 @@ mod tests {
         );
         assert_eq!(route("/raft.v1.Raft/Vote"), Route::UnknownService);
     }
+    // ANCHOR_END: test_routes
 
     // A service added later gets its own actions.
     #[test]

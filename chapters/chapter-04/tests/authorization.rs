@@ -204,6 +204,7 @@ async fn denial_details_decode_on_the_client() {
 }
 
 // ANCHOR: unknown_methods
+// ANCHOR: unknown_methods_setup
 // A method the Log service does not have is UNIMPLEMENTED for anyone who
 // may reach the server (not PERMISSION_DENIED, which would send them to an
 // operator to change a policy that cannot help); a service the server does
@@ -230,6 +231,8 @@ async fn unknown_methods_and_services(
     let channel = chapter_03::client::tls_channel(server.addr, config, "localhost")
         .await
         .unwrap();
+    // ANCHOR_END: unknown_methods_setup
+    // ANCHOR: unknown_methods_call
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let codec = tonic_prost::ProstCodec::<
@@ -246,4 +249,5 @@ async fn unknown_methods_and_services(
         .unwrap_err();
     assert_eq!(status.code(), code, "{status:?}");
 }
+// ANCHOR_END: unknown_methods_call
 // ANCHOR_END: unknown_methods

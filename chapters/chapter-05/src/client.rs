@@ -14,6 +14,7 @@ use crate::cli::ClientArgs;
 use crate::dev::DevFiles;
 
 // ANCHOR: connect
+// ANCHOR: connect_fn
 /// Connects as `args` says: plaintext with `--insecure`, the development
 /// `root` client with `--dev`, else the given CA, certificate and key.
 ///
@@ -51,7 +52,9 @@ pub async fn connect(args: &ClientArgs) -> anyhow::Result<LogClient<Channel>> {
         .await
         .map_err(|error| unreachable_server(args.addr, &error))
 }
+// ANCHOR_END: connect_fn
 
+// ANCHOR: unreachable_server
 /// A failed connection as one line that says where, and what to check: a
 /// refused connection usually means no server is running there.
 fn unreachable_server(
@@ -71,6 +74,7 @@ fn unreachable_server(
     }
     anyhow::anyhow!("cannot connect to {addr}: {}", crate::one_line(error))
 }
+// ANCHOR_END: unreachable_server
 // ANCHOR_END: connect
 
 // ANCHOR: describe

@@ -41,6 +41,7 @@ const FILES: [(&str, &[u8]); 11] = [
 ];
 // ANCHOR_END: files
 
+// ANCHOR: dev_files
 /// The development files, unpacked; removed when the last clone is dropped.
 #[derive(Clone)]
 pub struct DevFiles {
@@ -79,6 +80,7 @@ impl DevFiles {
         self.dir.path()
     }
 }
+// ANCHOR_END: dev_files
 
 impl fmt::Debug for DevFiles {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

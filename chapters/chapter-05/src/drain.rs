@@ -22,6 +22,7 @@ use tonic::Status;
 use tonic::body::Body;
 use tower::{Layer, Service};
 
+// ANCHOR: drain_layer
 /// The path prefix of the Log service, whose streams end themselves.
 const LOG_SERVICE: &str = "/log.v1.Log/";
 
@@ -55,6 +56,7 @@ pub struct Drain<S> {
     inner: S,
     draining: watch::Receiver<bool>,
 }
+// ANCHOR_END: drain_layer
 
 impl<S> Service<http::Request<Body>> for Drain<S>
 where
@@ -69,6 +71,7 @@ where
         self.inner.poll_ready(cx)
     }
 
+    // ANCHOR: drain_call
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         if request.uri().path().starts_with(LOG_SERVICE) {
             return Box::pin(self.inner.call(request));
@@ -104,9 +107,11 @@ where
             }))
         })
     }
+    // ANCHOR_END: drain_call
 }
 
 // ANCHOR: drained_body
+// ANCHOR: drained_struct
 /// A body that ends when the drain begins: a response's with `UNAVAILABLE`
 /// in its trailers, a request's as if the client had finished sending.
 struct DrainedBody {
@@ -116,7 +121,9 @@ struct DrainedBody {
     /// The trailers to end with (a response), or none (a request).
     end_with: Option<http::HeaderMap>,
 }
+// ANCHOR_END: drained_struct
 
+// ANCHOR: drained_poll
 impl HttpBody for DrainedBody {
     type Data = <Body as HttpBody>::Data;
     type Error = <Body as HttpBody>::Error;
@@ -156,4 +163,5 @@ impl HttpBody for DrainedBody {
         self.inner.size_hint()
     }
 }
+// ANCHOR_END: drained_poll
 // ANCHOR_END: drained_body

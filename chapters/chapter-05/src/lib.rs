@@ -42,6 +42,7 @@ use clap::Parser;
 use cli::{BenchCommand, Cli, Command};
 
 // ANCHOR: main
+// ANCHOR: main_fn
 /// The whole program, as the `proglog` binary runs it: one crypto
 /// provider, the async runtime, and an exit code with one line of error,
 /// never a panic or a backtrace.
@@ -65,6 +66,7 @@ pub fn main() -> ExitCode {
         }
     }
 }
+// ANCHOR_END: main_fn
 
 // ANCHOR: one_line
 /// An error and its causes on one line, each said once: a cause whose words
@@ -85,6 +87,7 @@ pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
 }
 // ANCHOR_END: one_line
 
+// ANCHOR: run_fn
 /// Runs the command the user gave.
 ///
 /// # Errors
@@ -97,4 +100,5 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Produce(args)) => bench::run(&args).await,
     }
 }
+// ANCHOR_END: run_fn
 // ANCHOR_END: main

@@ -152,6 +152,7 @@ pub async fn serve(
     // ANCHOR_END: serve_background
 
     // ANCHOR: serve_router
+    // ANCHOR: serve_layers
     // Outermost first: every call is observed, even one the ACL refuses;
     // tonic's own decoding errors get their proper status innermost.
     let (start_draining, draining) = watch::channel(false);
@@ -165,6 +166,8 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service.clone().into_server());
+    // ANCHOR_END: serve_layers
+    // ANCHOR: serve_grace
     let grace = settings.shutdown_grace;
     let shutdown = async move {
         shutdown.await;
@@ -193,6 +196,7 @@ pub async fn serve(
         metrics = ?settings.metrics_addr,
         "serving"
     );
+    // ANCHOR_END: serve_grace
     // ANCHOR_END: serve_router
     // ANCHOR: serve_end
     let served = match tls {

@@ -238,6 +238,7 @@ impl Settings {
     // ANCHOR_END: resolve_rest
 
     // ANCHOR: check
+    // ANCHOR: check_sizes
     /// Checks that the sizes work together, and that none is absurd.
     fn check(&self) -> Result<(), String> {
         if self.max_record_bytes == 0 {
@@ -264,6 +265,8 @@ impl Settings {
                 chapter_01::FRAME_OVERHEAD
             ));
         }
+        // ANCHOR_END: check_sizes
+        // ANCHOR: check_rest
         if !(MIN_INDEX_BYTES..=MAX_INDEX_BYTES).contains(&self.index_bytes) {
             return Err(format!(
                 "--index-bytes {} is outside {MIN_INDEX_BYTES}..={MAX_INDEX_BYTES} (1KiB to 1GiB: 8 bytes per record, 128 records to 134 million per segment)",
@@ -283,6 +286,8 @@ impl Settings {
         }
         Ok(())
     }
+    // ANCHOR_END: check_rest
+    // ANCHOR_END: check
 
     /// The storage configuration for chapter 1's log.
     pub fn log_config(&self) -> chapter_01::Config {

@@ -43,9 +43,28 @@ fn stable(log: &str, dir: &Path, addr: SocketAddr) -> Vec<String> {
                 .replace(&addr.to_string(), "<addr>");
             let line = replace_number(&line, "duration_ms=", "<ms>");
             let line = replace_number(&line, "\"duration_ms\":", "<ms>");
+            let line = replace_word(&line, "files=", "<dev>");
             replace_timestamp(&line)
         })
         .collect()
+}
+
+/// `text` with the word after each `marker` (up to the next space)
+/// replaced by `placeholder`: the development files' temporary directory.
+fn replace_word(text: &str, marker: &str, placeholder: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(marker) {
+        let start = at + marker.len();
+        out.push_str(&rest[..start]);
+        out.push_str(placeholder);
+        let end = rest[start..]
+            .find(' ')
+            .map_or(rest.len(), |space| start + space);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `text` with the number after each `marker` replaced by `placeholder`.

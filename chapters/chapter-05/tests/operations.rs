@@ -503,6 +503,7 @@ async fn unknown_paths_share_one_metric_label() {
 // ANCHOR_END: metric_labels
 
 // ANCHOR: endless_streams
+// ANCHOR: endless_setup
 // At SIGTERM, health watchers hear NOT_SERVING while the server still
 // serves (the grace period), then health's Watch and reflection's stream,
 // which never end by themselves, end with UNAVAILABLE and the server exits:
@@ -536,7 +537,9 @@ async fn endless_streams_end_at_shutdown() {
         .unwrap()
         .into_inner();
     reflection.next().await.unwrap().unwrap();
+    // ANCHOR_END: endless_setup
 
+    // ANCHOR: endless_check
     let stopping = Instant::now();
     server.signal("TERM");
     let not_serving = watch.next().await.unwrap().unwrap();
@@ -558,9 +561,11 @@ async fn endless_streams_end_at_shutdown() {
     );
     drop(requests);
 }
+// ANCHOR_END: endless_check
 // ANCHOR_END: endless_streams
 
 // ANCHOR: memory_bound
+// ANCHOR: memory_setup
 // One connection with 100 ConsumeStreams of 1 MiB records that never read:
 // the server buffers a bounded amount per stream and in all, so its memory
 // stays far below the 100 × 64 MiB an unbounded 64-message buffer allowed.
@@ -590,6 +595,8 @@ async fn never_reading_streams_keep_memory_bounded() {
             .into_inner();
         streams.push(stream);
     }
+    // ANCHOR_END: memory_setup
+    // ANCHOR: memory_check
     // Wait until the server has read all it will: its memory stops growing.
     let mut highest = server.resident_bytes();
     let mut steady = 0;
@@ -616,4 +623,5 @@ async fn never_reading_streams_keep_memory_bounded() {
     drop(streams);
     assert!(server.stop().success());
 }
+// ANCHOR_END: memory_check
 // ANCHOR_END: memory_bound

@@ -82,6 +82,7 @@ mod tests {
     use super::*;
 
     // ANCHOR: tests
+    // ANCHOR: tests_accepted
     // IP addresses, IPv6 in brackets and DNS names with a port are accepted.
     #[rstest]
     #[case("127.0.0.1:7946", HostPort::Addr(([127, 0, 0, 1], 7946).into()))]
@@ -94,7 +95,9 @@ mod tests {
     fn parses_addresses_and_names(#[case] text: &str, #[case] expected: HostPort) {
         assert_eq!(HostPort::parse(text), Ok(expected));
     }
+    // ANCHOR_END: tests_accepted
 
+    // ANCHOR: tests_refused
     // Every malformed address is refused with a sentence that quotes it.
     #[rstest]
     #[case("", "`` has no port (expected host:port)")]
@@ -129,5 +132,6 @@ mod tests {
     fn refuses_malformed_addresses(#[case] text: &str, #[case] message: &str) {
         assert_eq!(HostPort::parse(text), Err(message.to_string()));
     }
+    // ANCHOR_END: tests_refused
     // ANCHOR_END: tests
 }

@@ -230,6 +230,7 @@ mod tests {
     }
 
     // ANCHOR: nonsense_test
+    // ANCHOR: nonsense_cases
     // Every nonsense value is one line naming the setting; the lines are
     // the snapshot the book shows.
     #[test]
@@ -259,6 +260,8 @@ mod tests {
             ("negative phi", |c| c.phi_threshold = -1.0),
             ("no event buffer", |c| c.event_buffer = 0),
         ];
+        // ANCHOR_END: nonsense_cases
+        // ANCHOR: nonsense_lines
         let lines: Vec<String> = cases
             .iter()
             .map(|(what, change)| {
@@ -272,5 +275,6 @@ mod tests {
             .collect();
         insta::assert_snapshot!(lines.join("\n"));
     }
+    // ANCHOR_END: nonsense_lines
     // ANCHOR_END: nonsense_test
 }

@@ -1,3 +1,4 @@
+// ANCHOR: crate_docs
 //! # Chapter 6: discovery, membership by gossip
 //!
 //! Before servers can replicate a log among themselves (chapter 7), each
@@ -27,7 +28,9 @@
 //! to be a member, with any address. Nothing in this crate grants anything
 //! because of an event; chapter 7 checks a member over mutual TLS before it
 //! trusts it.
+// ANCHOR_END: crate_docs
 
+// ANCHOR: modules
 pub mod address;
 pub mod config;
 pub mod error;
@@ -47,3 +50,4 @@ pub use event::MembershipEvent;
 pub use member::Member;
 pub use membership::Membership;
 pub use subscription::Subscription;
+// ANCHOR_END: modules

@@ -23,6 +23,7 @@ pub(crate) type SeedName = (String, u16);
 /// Resolves `names` (host, port) forever, every `every`, and gossips with
 /// the addresses that are not live members and not `own`.
 // ANCHOR: resolve_seeds
+// ANCHOR: seeds_resolve
 pub(crate) async fn resolve_seeds(
     names: Vec<SeedName>,
     own: SocketAddr,
@@ -49,6 +50,8 @@ pub(crate) async fn resolve_seeds(
             if resolved.insert(host, true) != Some(true) {
                 tracing::info!(seed = %host, ?addrs, "seed resolved");
             }
+            // ANCHOR_END: seeds_resolve
+            // ANCHOR: seeds_gossip
             let live: Vec<SocketAddr> = lock(&view).live().map(|m| m.gossip_addr).collect();
             // Same address family as our socket: a socket bound to an IPv4
             // address cannot send to an IPv6 one (and localhost is often both).
@@ -65,4 +68,5 @@ pub(crate) async fn resolve_seeds(
         }
     }
 }
+// ANCHOR_END: seeds_gossip
 // ANCHOR_END: resolve_seeds

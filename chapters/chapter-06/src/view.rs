@@ -230,6 +230,7 @@ mod tests {
     }
 
     // ANCHOR: pictures_test
+    // ANCHOR: pictures_cases
     // Each sequence of pictures yields exactly the events of the state
     // machine in `event.rs`.
     #[rstest]
@@ -257,6 +258,8 @@ mod tests {
         vec![vec![alive(&member("b", 1, "b:1"))], vec![alive(&member("b", 2, "b:1"))]],
         vec![Joined(member("b", 1, "b:1")), Failed(member("b", 1, "b:1")), Joined(member("b", 2, "b:1"))],
     )]
+    // ANCHOR_END: pictures_cases
+    // ANCHOR: pictures_rest
     #[case::restart_after_the_old_run_was_found_dead(
         vec![vec![alive(&member("b", 1, "b:1"))], vec![], vec![alive(&member("b", 2, "b:1"))]],
         vec![Joined(member("b", 1, "b:1")), Failed(member("b", 1, "b:1")), Joined(member("b", 2, "b:1"))],
@@ -283,6 +286,7 @@ mod tests {
     ) {
         assert_eq!(run(&pictures), expected);
     }
+    // ANCHOR_END: pictures_rest
     // ANCHOR_END: pictures_test
 
     // ANCHOR: catch_up_test

@@ -28,6 +28,7 @@ fn main() {
 }
 
 // ANCHOR: kill_9
+// ANCHOR: kill_9_setup
 // kill -9 of a member process is reported Failed by the others; the same
 // id started again is reported Joined, as a new generation.
 async fn kill_9_is_reported_failed_and_a_restart_rejoins() {
@@ -50,7 +51,9 @@ async fn kill_9_is_reported_failed_and_a_restart_rejoins() {
             "{joined:?}"
         );
     }
+    // ANCHOR_END: kill_9_setup
 
+    // ANCHOR: kill_9_check
     c.kill();
     for events in [&mut at_a, &mut at_b] {
         let failed = next_event_about(events, "c", PATIENCE).await;
@@ -73,6 +76,7 @@ async fn kill_9_is_reported_failed_and_a_restart_rejoins() {
     }
     wait_for_members(&a, &["a", "b", "c"], PATIENCE).await;
 }
+// ANCHOR_END: kill_9_check
 // ANCHOR_END: kill_9
 
 // A member process asked to leave is reported Left, not Failed.
