@@ -470,6 +470,24 @@ pub async fn records_of(node: &NodeProcess) -> Vec<Vec<u8>> {
     }
 }
 
+/// The record at `offset` on `node`, waiting (up to `within`) until it is
+/// there.
+pub async fn record_at(node: &NodeProcess, offset: u64, within: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + within;
+    let mut client = node.client().await;
+    loop {
+        match client.consume(ConsumeRequest { offset }).await {
+            Ok(response) => return response.into_inner().record.unwrap().value,
+            Err(status)
+                if status.code() == tonic::Code::OutOfRange && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("consume {offset} from node {}: {status:?}", node.spec.id),
+        }
+    }
+}
+
 /// Waits (up to `within`) until `node` holds at least `count` records, and
 /// returns them.
 pub async fn wait_for_records(node: &NodeProcess, count: usize, within: Duration) -> Vec<Vec<u8>> {

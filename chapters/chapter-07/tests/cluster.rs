@@ -26,9 +26,10 @@ use std::time::{Duration, Instant};
 
 use chapter_02::api::v1::{ConsumeRequest, ProduceRequest, Record};
 use chapter_07::process_tests;
+use chapter_07::producers::WINDOW;
 use chapter_07::status::{NOT_LEADER, SEQUENCE_TOO_OLD, leader_in, reason_of};
 use chapter_07::testing::{
-    NodeProcess, TestCluster, lazy_client_of, records_of, run_tests, wait_for_records,
+    NodeProcess, TestCluster, lazy_client_of, record_at, records_of, run_tests, wait_for_records,
 };
 use tokio::sync::Mutex;
 use tonic::Code;
@@ -206,23 +207,42 @@ async fn a_resent_producer_sequence_is_appended_once() {
     .await;
     assert_eq!(offsets, vec![3, 3, 0]);
 
-    // A producer's window is 1024 sequences: older ones are refused, not
+    // A producer's window is WINDOW sequences: older ones are refused, not
     // appended again.
-    let window: Vec<ProduceRequest> = (3..=1100)
+    let more = WINDOW - 1;
+    let window: Vec<ProduceRequest> = (3..3 + more)
         .map(|sequence| produce_as(7, sequence, "more"))
         .collect();
-    assert_eq!(produce_stream(leader, window).await.len(), 1098);
+    assert_eq!(produce_stream(leader, window).await.len() as u64, more);
     let too_old = client.produce(produce_as(7, 1, "first")).await.unwrap_err();
     assert_eq!(too_old.code(), Code::FailedPrecondition, "{too_old:?}");
     assert_eq!(reason_of(&too_old).as_deref(), Some(SEQUENCE_TOO_OLD));
+    assert_eq!(
+        offset(client.produce(produce_as(7, 2, "second")).await.unwrap()),
+        3,
+        "in the window"
+    );
 
+    let last = 3 + more;
     for node in &cluster.nodes {
-        let records = wait_for_records(node, 4 + 1098, SETTLE).await;
-        assert_eq!(records.len(), 4 + 1098, "node {}", node.spec.id);
+        assert_eq!(record_at(node, last, SETTLE).await, b"more");
+        let past_the_end = node
+            .client()
+            .await
+            .consume(ConsumeRequest { offset: last + 1 })
+            .await;
         assert_eq!(
-            records[..4],
-            [&b"first"[..], b"anonymous", b"other producer", b"second"]
+            past_the_end.unwrap_err().code(),
+            Code::OutOfRange,
+            "node {}",
+            node.spec.id
         );
+        for (offset, value) in [&b"first"[..], b"anonymous", b"other producer", b"second"]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(record_at(node, offset as u64, SETTLE).await, value);
+        }
     }
 }
 // ANCHOR_END: idempotent
