@@ -152,11 +152,17 @@ where
 /// from the client, before any check: used as a label as it is, every
 /// client with a certificate could create new metric series at will.
 fn method_label(path: &str) -> &'static str {
-    const KNOWN: [&str; 7] = [
+    const KNOWN: [&str; 12] = [
         "/log.v1.Log/Produce",
         "/log.v1.Log/ProduceStream",
         "/log.v1.Log/Consume",
         "/log.v1.Log/ConsumeStream",
+        "/log.v1.Log/GetServers",
+        // The Raft service a cluster serves on the same port (chapter 7).
+        "/raft.v1.Raft/AppendEntries",
+        "/raft.v1.Raft/Vote",
+        "/raft.v1.Raft/InstallSnapshot",
+        "/raft.v1.Raft/Identify",
         "/grpc.health.v1.Health/Check",
         "/grpc.health.v1.Health/Watch",
         "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",

@@ -384,3 +384,33 @@ pub async fn assert_acknowledged_read_back(server: &ServerProcess, acknowledged:
         "every acknowledged offset is in the log"
     );
 }
+
+// ANCHOR: scrape
+/// `GET http://addr/metrics`: the response, headers and all.
+pub fn scrape(addr: SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("the metrics endpoint listens");
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .expect("the request is sent");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    response
+}
+
+/// The value of the sample `series` (its name and labels exactly as the
+/// exporter writes them, say `proglog_rpcs_total{method="Consume",code="OK"}`)
+/// in a scrape; 0 if there is none.
+pub fn metric(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+// ANCHOR_END: scrape

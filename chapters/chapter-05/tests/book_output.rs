@@ -14,12 +14,12 @@ mod common;
 mod book_output;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ServerProcess, binary, cli, free_addr, repo, stderr, stdout};
+use common::{ServerProcess, binary, cli, free_addr, repo, scrape, stderr, stdout};
 
 /// Compares `actual` with `tests/output/NAME.txt`.
 fn assert_output(name: &str, actual: &str) {
@@ -412,17 +412,6 @@ fn book_shows_a_stop_with_a_follower() {
             .join("\n"),
     );
     assert_output("sigterm_follower", &follower_error);
-}
-
-/// GET http://addr/metrics, the body.
-fn scrape(addr: SocketAddr) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
 }
 
 // The counters after a few calls: two values produced one call each, three

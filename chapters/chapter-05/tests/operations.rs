@@ -7,14 +7,13 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chapter_02::api::v1::{ConsumeRequest, ProduceRequest, Record};
 use chapter_05::testing::{assert_acknowledged_read_back, produce_flat_out, wait_for_acknowledged};
-use common::{ServerProcess, free_addr, repo, stdout};
+use common::{ServerProcess, free_addr, repo, scrape, stdout};
 use tokio_stream::StreamExt;
 use tonic::Code;
 
@@ -29,17 +28,6 @@ fn produce_request(value: impl Into<Vec<u8>>) -> ProduceRequest {
         }),
         ..ProduceRequest::default()
     }
-}
-
-/// GET http://addr/metrics, the body.
-fn scrape(addr: std::net::SocketAddr) -> String {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
 }
 
 // Health reports SERVING; reflection lists the Log service (what grpcurl

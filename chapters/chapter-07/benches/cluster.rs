@@ -180,7 +180,7 @@ async fn failover(kills: usize) {
     ));
     let mut pauses = Vec::new();
     for kill in 1..=kills {
-        let leader = cluster.leader(SETTLE).await;
+        let leader = cluster.agreed_leader(SETTLE).await;
         let before = acks.lock().await.len();
         while acks.lock().await.len() < before + 50 {
             tokio::time::sleep(Duration::from_millis(10)).await;

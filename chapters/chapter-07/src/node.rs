@@ -25,7 +25,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tonic::transport::Server;
 
-use crate::admission::{Admission, LAG};
+use crate::admission::Admission;
 use crate::error::{Error, Result};
 use crate::log_store::LogStore;
 use crate::network::Network;
@@ -33,6 +33,10 @@ use crate::raft_service::RaftService;
 use crate::service::ReplicatedLog;
 use crate::state_machine::StateMachine;
 use crate::types::{Node, NodeId, Raft};
+
+/// How long a leaving leader waits for a membership change under way to
+/// finish before it removes itself.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The ACL action of the Raft service's methods, granted to the servers'
 /// own `peer` identity only.
@@ -170,7 +174,6 @@ impl NodeConfig {
             snapshot_max_chunk_size: 1 << 20,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every),
             max_in_snapshot_log_to_keep: self.keep_after_snapshot,
-            replication_lag_threshold: LAG,
             ..openraft::Config::default()
         };
         Ok(Arc::new(config.validate().map_err(|error| {
@@ -328,8 +331,9 @@ impl ClusterNode {
     }
 
     // ANCHOR: serve
-    /// Serves both services on `listener` over mutual TLS, with the ACL of
-    /// [`routes`] in front, until `shutdown` completes; then ends the open
+    /// Serves both services on `listener` over mutual TLS, with chapter 5's
+    /// log line and metrics for every call, and the ACL of [`routes`] in
+    /// front, until `shutdown` completes; then ends the open
     /// streams and finishes the calls in flight (for at most the service's
     /// drain timeout).
     ///
@@ -344,6 +348,7 @@ impl ClusterNode {
     ) -> Result<()> {
         let router = Server::builder()
             .max_concurrent_streams(Some(self.service.config().max_concurrent_streams))
+            .layer(chapter_05::observability::RpcObservabilityLayer)
             .layer(AuthorizationLayer::with_routes(authorizer, routes()))
             .layer(chapter_02::status::CodecErrorLayer)
             .add_service(self.service.clone().into_server())
@@ -378,20 +383,42 @@ impl ClusterNode {
     /// If Raft cannot remove it (it then stays a voter: remove it later).
     pub async fn leave(self) -> Result<()> {
         if self.raft.metrics().borrow().current_leader == Some(self.id) {
-            let change =
-                openraft::ChangeMembers::RemoveVoters(std::collections::BTreeSet::from([self.id]));
-            self.raft
-                .change_membership(change, false)
-                .await
-                .map_err(|error| {
-                    Error::Raft(format!("removing this leader from the voters: {error}"))
-                })?;
+            self.remove_myself().await?;
         }
         if let Some(membership) = self.membership.lock().await.take() {
             membership.leave().await?;
         }
         self.stop().await;
         Ok(())
+    }
+
+    /// Removes this leader from the voters. A membership change may be
+    /// under way (admission's, say): Raft allows one at a time, so this
+    /// waits its turn, for up to [`LEAVE_TIMEOUT`].
+    async fn remove_myself(&self) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + LEAVE_TIMEOUT;
+        loop {
+            let change =
+                openraft::ChangeMembers::RemoveVoters(std::collections::BTreeSet::from([self.id]));
+            let error = match self.raft.change_membership(change, false).await {
+                Ok(_) => return Ok(()),
+                Err(error) => error,
+            };
+            let busy = matches!(
+                &error,
+                openraft::error::RaftError::APIError(
+                    openraft::error::ClientWriteError::ChangeMembershipError(
+                        openraft::error::ChangeMembershipError::InProgress(_)
+                    )
+                )
+            );
+            if !busy || tokio::time::Instant::now() >= deadline {
+                return Err(Error::Raft(format!(
+                    "removing this leader from the voters: {error}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Stops the node without leaving the cluster (it is still a voter: a

@@ -31,7 +31,8 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::status::{
-    NOT_LEADER, fate_unknown, leader_in, no_leader, not_leader, reason_of, sequence_too_old,
+    NO_LEADER, NOT_LEADER, fate_unknown, leader_in, no_leader, not_leader, reason_of,
+    sequence_too_old,
 };
 use crate::types::{Append, Applied, Node, NodeId, Outcome, Producer, Raft, Record};
 
@@ -315,9 +316,13 @@ impl ReplicatedLog {
                     let (producers, outcomes): (Vec<Option<Producer>>, Result<Vec<Outcome>, Status>) = answered;
                     let outcomes = match outcomes {
                         Ok(outcomes) => outcomes,
-                        // NOT_LEADER says "not appended", true of this batch
-                        // but not known of the batches proposed after it.
-                        Err(status) if !in_flight.is_empty() && reason_of(&status).as_deref() == Some(NOT_LEADER) => {
+                        // NOT_LEADER and NO_LEADER say "not appended", true of
+                        // this batch but not known of the batches proposed
+                        // after it.
+                        Err(status)
+                            if !in_flight.is_empty()
+                                && reason_of(&status).is_some_and(|reason| [NOT_LEADER, NO_LEADER].contains(&reason.as_str())) =>
+                        {
                             return responses.end_with(fate_unknown(
                                 "leadership moved while later records were being replicated",
                                 leader_in(&status)

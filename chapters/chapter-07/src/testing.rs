@@ -62,6 +62,8 @@ pub struct NodeSpec {
     pub server_cert: Option<(PathBuf, PathBuf)>,
     /// Whether SIGTERM makes it leave the cluster (rather than only stop).
     pub leave_on_sigterm: bool,
+    /// Where it serves its Prometheus metrics (chapter 5's), if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
 }
 // ANCHOR_END: spec
 
@@ -82,6 +84,7 @@ impl NodeSpec {
             peer_cert: None,
             server_cert: None,
             leave_on_sigterm: false,
+            metrics_addr: Some(free_addr()),
         }
     }
 
@@ -168,6 +171,10 @@ async fn run_node(spec: &NodeSpec) -> crate::Result<()> {
             "binding",
             PathBuf::from(spec.rpc_addr.to_string()),
         ))?;
+    if let Some(addr) = spec.metrics_addr {
+        chapter_05::observability::install_metrics(addr)
+            .map_err(|error| crate::Error::InvalidConfig(error.to_string()))?;
+    }
     let node = ClusterNode::start(spec.config()).await?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(crate::Error::io("installing", PathBuf::from("SIGTERM")))?;
@@ -309,7 +316,7 @@ pub async fn client_of(addr: SocketAddr, identity: &str) -> LogClient<Channel> {
 /// A client of the server at `addr`, as `identity`, that connects when
 /// first used (and again after a failure): for a server that may be down.
 pub fn lazy_client_of(addr: SocketAddr, identity: &str) -> LogClient<Channel> {
-    let config = identity_config(identity);
+    let config = client_tls(identity);
     let channel = chapter_03::client::lazy_tls_channel(
         &addr.to_string(),
         config,
@@ -320,7 +327,9 @@ pub fn lazy_client_of(addr: SocketAddr, identity: &str) -> LogClient<Channel> {
     LogClient::new(channel)
 }
 
-fn identity_config(identity: &str) -> Arc<rustls::ClientConfig> {
+/// The TLS configuration of a client with the development certificate of
+/// `identity` ("root", "nobody", "peer").
+pub fn client_tls(identity: &str) -> Arc<rustls::ClientConfig> {
     let (cert_file, key_file) = match identity {
         "peer" => (cert("peer.pem"), cert("peer-key.pem")),
         name => (
@@ -335,7 +344,7 @@ fn identity_config(identity: &str) -> Arc<rustls::ClientConfig> {
 /// A mutual-TLS channel to the server at `addr`, with the development
 /// certificate of `identity` ("root", "nobody", "peer"), for any gRPC client.
 pub async fn channel_of(addr: SocketAddr, identity: &str) -> Channel {
-    chapter_03::client::tls_channel(addr, identity_config(identity), "localhost")
+    chapter_03::client::tls_channel(addr, client_tls(identity), "localhost")
         .await
         .expect("a client connects")
 }
@@ -389,6 +398,11 @@ impl TestCluster {
         spec
     }
 
+    /// Every node's gRPC address (`host:port`): a client's seeds.
+    pub fn seeds(&self) -> Vec<String> {
+        self.nodes.iter().map(|node| node.spec.rpc_addr.to_string()).collect()
+    }
+
     /// The running nodes.
     pub fn running(&self) -> impl Iterator<Item = &NodeProcess> {
         self.nodes.iter().filter(|node| node.is_running())
@@ -427,6 +441,38 @@ impl TestCluster {
             servers.len() == count && servers.iter().any(|server| server.is_leader)
         })
         .await;
+    }
+
+    /// The index (in `nodes`) of the leader, once every running node names
+    /// the same one (a node just restarted may still name an old leader).
+    pub async fn agreed_leader(&self, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut named = Vec::new();
+            for node in self.running() {
+                let mut client = lazy_client_of(node.spec.rpc_addr, "root");
+                let leader = match client.get_servers(GetServersRequest {}).await {
+                    Ok(response) => response
+                        .into_inner()
+                        .servers
+                        .into_iter()
+                        .find(|server| server.is_leader),
+                    Err(_) => None,
+                };
+                named.push(leader.and_then(|server| server.id.parse::<u64>().ok()));
+            }
+            if let Some(Some(leader)) = named.first().copied()
+                && named.iter().all(|other| *other == Some(leader))
+                && self.nodes[(leader - 1) as usize].is_running()
+            {
+                return (leader - 1) as usize;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the servers did not agree on a leader within {within:?}: {named:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The index (in `nodes`) of the leader, once a running node leads.
@@ -468,6 +514,50 @@ pub async fn records_of(node: &NodeProcess) -> Vec<Vec<u8>> {
             Err(status) => panic!("consume from node {}: {status:?}", node.spec.id),
         }
     }
+}
+
+/// The first `count` records `node` holds, read with one `ConsumeStream`
+/// (much faster than one `Consume` each), waiting (up to `within`) for
+/// them; and checks that there is no record after them.
+pub async fn stream_records(node: &NodeProcess, count: usize, within: Duration) -> Vec<Vec<u8>> {
+    use tokio_stream::StreamExt;
+    let mut client = node.client().await;
+    let mut stream = client
+        .consume_stream(ConsumeRequest { offset: 0 })
+        .await
+        .expect("a consume stream")
+        .into_inner();
+    let records = tokio::time::timeout(within, async {
+        let mut records = Vec::with_capacity(count);
+        while records.len() < count {
+            let response = stream
+                .next()
+                .await
+                .expect("the stream goes on")
+                .expect("a record");
+            records.push(response.record.expect("a record").value);
+        }
+        records
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "node {} did not stream {count} records within {within:?}",
+            node.spec.id
+        )
+    });
+    let past_the_end = client
+        .consume(ConsumeRequest {
+            offset: count as u64,
+        })
+        .await;
+    assert_eq!(
+        past_the_end.map(|_| ()).unwrap_err().code(),
+        tonic::Code::OutOfRange,
+        "node {} holds more than {count} records",
+        node.spec.id
+    );
+    records
 }
 
 /// The record at `offset` on `node`, waiting (up to `within`) until it is
