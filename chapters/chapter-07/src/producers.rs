@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{Outcome, Producer};
 
+// ANCHOR: limits
 /// How many of a producer's latest sequences are remembered: a retry of
 /// anything older is answered [`Outcome::TooOld`].
 pub const WINDOW: usize = 1024;
@@ -28,6 +29,7 @@ pub const WINDOW: usize = 1024;
 /// longest is forgotten (so a server that meets a new producer every run
 /// does not grow without end).
 pub const MAX_PRODUCERS: usize = 10_000;
+// ANCHOR_END: limits
 
 // ANCHOR: producers
 /// Every producer's latest sequences and their offsets.
@@ -117,6 +119,7 @@ mod tests {
         Producer { id, sequence }
     }
 
+    // ANCHOR: test
     // A new sequence is new; a repeated one gets the offset of its first
     // append, whatever came after it; one from before the window cannot be told.
     #[test]
@@ -146,6 +149,7 @@ mod tests {
             })
         );
     }
+    // ANCHOR_END: test
 
     // Past MAX_PRODUCERS, the producer heard from longest ago is forgotten.
     #[test]

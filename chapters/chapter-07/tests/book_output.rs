@@ -25,7 +25,9 @@ use tonic::Status;
 use tonic_types::StatusExt;
 
 fn main() {
-    run_tests(process_tests![book_shows_what_a_client_of_a_cluster_is_told]);
+    run_tests(process_tests![
+        book_shows_what_a_client_of_a_cluster_is_told
+    ]);
 }
 
 const SETTLE: Duration = Duration::from_secs(30);
