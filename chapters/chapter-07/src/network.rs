@@ -172,6 +172,7 @@ fn network(error: &(impl std::error::Error + 'static)) -> NetworkError {
 }
 
 // ANCHOR: raft_network
+// ANCHOR: raft_calls
 impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
@@ -206,13 +207,16 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         })
         .await
     }
+    // ANCHOR_END: raft_calls
 
+    // ANCHOR: backoff
     /// After an `Unreachable`, wait this long before calling the peer again
     /// (openraft's default is 500 ms; a restarted peer is back sooner).
     fn backoff(&self) -> Backoff {
         Backoff::new(std::iter::repeat(Duration::from_millis(200)))
     }
 }
+// ANCHOR_END: backoff
 // ANCHOR_END: raft_network
 
 #[cfg(test)]
