@@ -76,6 +76,7 @@ fn stream_args(addr: SocketAddr, records: u64, window: usize) -> BenchProduceArg
 }
 
 // ANCHOR: streaming
+// ANCHOR: streaming_a
 async fn streaming(rounds: usize, window: usize, records: u64) {
     if rounds == 0 {
         return;
@@ -100,7 +101,9 @@ async fn streaming(rounds: usize, window: usize, records: u64) {
             .await
             .unwrap();
         assert!(server.stop().success());
+        // ANCHOR_END: streaming_a
 
+        // ANCHOR: streaming_b
         println!(
             "round {round}: 3 nodes {:.0} vs 1 node {:.0} records/s (p99 {:?} vs {:?})",
             three.records_per_second(),
@@ -119,6 +122,7 @@ async fn streaming(rounds: usize, window: usize, records: u64) {
         "records/s",
     );
 }
+// ANCHOR_END: streaming_b
 // ANCHOR_END: streaming
 
 /// Produces one record after the other as producer 1, to whichever server
@@ -161,6 +165,7 @@ async fn produce_steadily(
 }
 
 // ANCHOR: failover
+// ANCHOR: failover_a
 async fn failover(kills: usize) {
     if kills == 0 {
         return;
@@ -179,6 +184,8 @@ async fn failover(kills: usize) {
         Arc::clone(&stop),
     ));
     let mut pauses = Vec::new();
+    // ANCHOR_END: failover_a
+    // ANCHOR: failover_b
     for kill in 1..=kills {
         let leader = cluster.agreed_leader(SETTLE).await;
         let before = acks.lock().await.len();
@@ -210,7 +217,9 @@ async fn failover(kills: usize) {
             leader + 1
         );
         pauses.push(pause.as_secs_f64() * 1000.0);
+        // ANCHOR_END: failover_b
 
+        // ANCHOR: failover_c
         cluster.nodes[leader].restart();
         let new_leader = cluster.leader(SETTLE).await;
         let caught_up = wait_for_records(&cluster.nodes[new_leader], 1, SETTLE)
@@ -226,4 +235,5 @@ async fn failover(kills: usize) {
          median {median:.0} ms [{low:.0}–{high:.0} ms]"
     );
 }
+// ANCHOR_END: failover_c
 // ANCHOR_END: failover

@@ -38,12 +38,14 @@ use crate::error::{Error, Result};
 use crate::network::peer_channel;
 use crate::types::{Node, NodeId, Raft};
 
+// ANCHOR: constants
 /// How close to the leader's log a learner must be to become a voter.
 pub const LAG: u64 = 100;
 /// How often the leader looks again, events or not.
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 /// How long the check of a member may take.
 const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(3);
+// ANCHOR_END: constants
 
 // ANCHOR: admission
 /// The admission loop of one server.
@@ -96,6 +98,7 @@ impl Admission {
     }
     // ANCHOR_END: run
 
+    // ANCHOR: heard
     /// Updates what gossip says.
     fn heard(&mut self, event: MembershipEvent) {
         let Ok(id) = event.member().id.parse::<NodeId>() else {
@@ -120,8 +123,10 @@ impl Admission {
     fn leads(&self) -> bool {
         self.raft.metrics().borrow().current_leader == Some(self.me)
     }
+    // ANCHOR_END: heard
 
     // ANCHOR: reconcile
+    // ANCHOR: reconcile_a
     /// Makes the membership follow gossip, one step at a time: check and add
     /// new members as learners, promote learners that caught up, remove
     /// voters that left.
@@ -139,6 +144,8 @@ impl Admission {
                 metrics.last_log_index,
             )
         };
+        // ANCHOR_END: reconcile_a
+        // ANCHOR: reconcile_b
         for (&id, member) in &self.live {
             if voters.contains(&id) || id == self.me {
                 continue;
@@ -167,6 +174,8 @@ impl Admission {
                 .await;
             }
         }
+        // ANCHOR_END: reconcile_b
+        // ANCHOR: reconcile_c
         for &id in &self.left {
             if voters.contains(&id) && id != self.me {
                 self.change(
@@ -178,6 +187,7 @@ impl Admission {
             }
         }
     }
+    // ANCHOR_END: reconcile_c
     // ANCHOR_END: reconcile
 
     // ANCHOR: check
@@ -219,6 +229,7 @@ impl Admission {
     }
     // ANCHOR_END: check
 
+    // ANCHOR: changes
     async fn add_learner(&self, id: NodeId, member: &Member) {
         let node = Node {
             rpc_addr: member.rpc_addr.clone(),
@@ -235,4 +246,5 @@ impl Admission {
             Err(error) => tracing::warn!(node = id, %error, "membership change failed: {what}"),
         }
     }
+    // ANCHOR_END: changes
 }

@@ -36,6 +36,7 @@ mod tests {
     use super::*;
     use crate::types::{Append, Entry, LogId, Producer, Record};
 
+    // ANCHOR: round_trip
     // An entry and its log id come back exactly as they were, and a damaged
     // one is an error, not a different entry.
     #[test]
@@ -58,4 +59,5 @@ mod tests {
         longer.push(0);
         assert!(decode::<Entry>(&longer).is_err());
     }
+    // ANCHOR_END: round_trip
 }

@@ -1,6 +1,7 @@
 //! What can go wrong in a replicated log, in one enum. Client-facing
 //! failures become gRPC statuses in one place ([`status`](crate::status)).
 
+// ANCHOR: error_a
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -32,7 +33,9 @@ pub enum Error {
         /// postcard's reason.
         reason: String,
     },
+    // ANCHOR_END: error_a
 
+    // ANCHOR: error_b
     /// A snapshot file is not what this server writes.
     #[error("snapshot: {0}")]
     Snapshot(String),
@@ -68,6 +71,7 @@ pub enum Error {
         source: std::io::Error,
     },
 }
+// ANCHOR_END: error_b
 
 impl Error {
     /// A decoding failure of `what`.

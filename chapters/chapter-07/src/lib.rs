@@ -1,3 +1,4 @@
+// ANCHOR: crate_docs
 //! # Chapter 7: replication with consensus
 //!
 //! One server's disk can die with everything on it. This chapter keeps
@@ -24,7 +25,9 @@
 //!   mutual TLS, Raft adds them.
 //! * [`node`]: one server, put together ([`ClusterNode`]).
 //! * `testing` (feature `testing`): clusters of real servers for tests.
+// ANCHOR_END: crate_docs
 
+// ANCHOR: modules
 pub mod admission;
 pub mod api;
 pub mod codec;
@@ -48,3 +51,4 @@ pub use log_store::LogStore;
 pub use node::{ClusterNode, NodeConfig, RaftTiming, routes};
 pub use service::ReplicatedLog;
 pub use state_machine::StateMachine;
+// ANCHOR_END: modules

@@ -40,6 +40,7 @@ use crate::error::{Error, Result};
 use crate::recent::{RECENT_BYTES, Recent};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
+// ANCHOR: meta
 /// The file beside the log's segments that holds the vote and the last
 /// purged log id.
 const META_FILE: &str = "raft-meta";
@@ -52,6 +53,7 @@ struct Meta {
     /// The id of the newest entry removed from the front of the log.
     last_purged: Option<LogId>,
 }
+// ANCHOR_END: meta
 
 // ANCHOR: log_store
 /// openraft's log store over chapter 1's [`Log`]. Cheap to clone: clones
@@ -139,6 +141,7 @@ impl LogStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    // ANCHOR: save_meta
     /// Writes `meta` to disk (atomically and durably), then keeps it.
     fn save_meta(&self, meta: Meta) -> Result<()> {
         let bytes = encode(&meta).map_err(|error| Error::codec("the Raft meta file", error))?;
@@ -146,8 +149,10 @@ impl LogStore {
         *self.meta() = meta;
         Ok(())
     }
+    // ANCHOR_END: save_meta
 
     // ANCHOR: append_durably
+    // ANCHOR: append_durably_a
     /// Appends `entries` (which follow the newest one, without a gap) and
     /// returns once they are on disk (the log syncs before `append_batch`
     /// returns: `SyncPolicy::Always`). A fresh log starts at the first
@@ -172,6 +177,8 @@ impl LogStore {
             .map(encode)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|error| Error::codec("an entry", error))?;
+        // ANCHOR_END: append_durably_a
+        // ANCHOR: append_durably_b
         let log = &self.shared.log;
         if log.highest_offset().is_none() && purged.is_none() && log.next_offset() != first.index {
             log.reset_to(first.index)?;
@@ -190,6 +197,7 @@ impl LogStore {
         self.recent().extend(entries);
         Ok(())
     }
+    // ANCHOR_END: append_durably_b
     // ANCHOR_END: append_durably
 
     /// Runs blocking file work off tokio's worker threads.
@@ -317,6 +325,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     // ANCHOR_END: append
 
     // ANCHOR: truncate
+    // ANCHOR: truncate_end
     /// Removes the entries from `log_id` on (a follower whose end disagrees
     /// with the leader's). They were never committed.
     async fn truncate(&mut self, log_id: LogId) -> std::result::Result<(), StorageError> {
@@ -339,7 +348,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         *self.last_log_id() = last;
         Ok(())
     }
+    // ANCHOR_END: truncate_end
 
+    // ANCHOR: purge
     /// Removes the entries up to `log_id` (a snapshot holds them now).
     /// `log_id` may be past the newest entry (a follower that installed a
     /// snapshot): then the log starts over right after it. The purge is
@@ -367,5 +378,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         Ok(())
     }
+    // ANCHOR_END: purge
     // ANCHOR_END: truncate
 }

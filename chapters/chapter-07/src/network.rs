@@ -37,12 +37,14 @@ use crate::api::v1::raft_client::RaftClient;
 use crate::codec::{decode, encode};
 use crate::types::{Node, NodeId, RaftError, RpcError, TypeConfig};
 
+// ANCHOR: limits
 /// The largest message a Raft RPC carries (both ways): a batch of entries
 /// over it is split (openraft sends fewer entries and tries again).
 pub const MAX_RAFT_MESSAGE: usize = 64 << 20;
 
 /// How long connecting to a peer may take before the call fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+// ANCHOR_END: limits
 
 // ANCHOR: factory
 /// Makes a client for each peer openraft talks to.
@@ -82,6 +84,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 }
 // ANCHOR_END: factory
 
+// ANCHOR: peer_channel
 /// A mutual-TLS channel to a peer at `rpc_addr` (`host:port`), checking
 /// that its certificate names `host`.
 ///
@@ -113,6 +116,7 @@ pub struct PeerClient {
     rpc_addr: String,
     client: Result<RaftClient<Channel>, String>,
 }
+// ANCHOR_END: peer_channel
 
 // ANCHOR: call
 impl PeerClient {
@@ -167,6 +171,8 @@ fn network(error: &(impl std::error::Error + 'static)) -> NetworkError {
     NetworkError::new(error)
 }
 
+// ANCHOR: raft_network
+// ANCHOR: raft_calls
 impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
@@ -201,18 +207,23 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         })
         .await
     }
+    // ANCHOR_END: raft_calls
 
+    // ANCHOR: backoff
     /// After an `Unreachable`, wait this long before calling the peer again
     /// (openraft's default is 500 ms; a restarted peer is back sooner).
     fn backoff(&self) -> Backoff {
         Backoff::new(std::iter::repeat(Duration::from_millis(200)))
     }
 }
+// ANCHOR_END: backoff
+// ANCHOR_END: raft_network
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    // ANCHOR: test
     // The host of an address, for the certificate check.
     #[test]
     fn finds_the_host() {
@@ -227,4 +238,5 @@ mod tests {
         assert_eq!(host_of(":8400"), None);
         assert_eq!(host_of("host:port"), None);
     }
+    // ANCHOR_END: test
 }

@@ -38,9 +38,11 @@ use crate::types::{Node, NodeId, Raft};
 /// finish before it removes itself.
 pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
 
+// ANCHOR: replicate_action
 /// The ACL action of the Raft service's methods, granted to the servers'
 /// own `peer` identity only.
 pub const REPLICATE: Action = Action::named("replicate");
+// ANCHOR_END: replicate_action
 
 // ANCHOR: timing
 /// How often a leader makes itself heard, and how long a follower waits
@@ -105,6 +107,7 @@ pub struct NodeConfig {
 }
 // ANCHOR_END: config
 
+// ANCHOR: new
 impl NodeConfig {
     /// A node with the defaults, in `data_dir`, reachable at `rpc_addr`.
     pub fn new(
@@ -133,7 +136,9 @@ impl NodeConfig {
             peer_tls,
         }
     }
+    // ANCHOR_END: new
 
+    // ANCHOR: validate
     /// The most bytes one Raft entry can take: a batch of records (chapter
     /// 2's batch limits, plus the record that crosses the byte limit), each
     /// with its producer and length, and the entry's own header.
@@ -162,7 +167,9 @@ impl NodeConfig {
         }
         Ok(())
     }
+    // ANCHOR_END: validate
 
+    // ANCHOR: raft_config
     fn raft_config(&self) -> Result<Arc<openraft::Config>> {
         let millis = |duration: Duration| duration.as_millis() as u64;
         let config = openraft::Config {
@@ -181,7 +188,9 @@ impl NodeConfig {
         })?))
     }
 }
+// ANCHOR_END: raft_config
 
+// ANCHOR: routes
 /// The ACL routes of a cluster server: the Log service's, and the Raft
 /// service's methods for the `replicate` action.
 pub fn routes() -> Routes {
@@ -195,6 +204,7 @@ pub fn routes() -> Routes {
         ],
     )
 }
+// ANCHOR_END: routes
 
 // ANCHOR: cluster_node
 /// A running server of a cluster.
@@ -221,6 +231,7 @@ impl std::fmt::Debug for ClusterNode {
 
 impl ClusterNode {
     // ANCHOR: start
+    // ANCHOR: start_a
     /// Opens the node's logs, starts Raft (forming a new cluster if
     /// `bootstrap` and it has never been part of one), starts gossip, and
     /// the admission loop. Serving is the caller's: [`ClusterNode::serve`],
@@ -253,6 +264,8 @@ impl ClusterNode {
             .await
             .map_err(|error| Error::Raft(format!("opening the logs failed: {error}")))??
         };
+        // ANCHOR_END: start_a
+        // ANCHOR: start_b
         let raft = Raft::new(
             config.node_id,
             raft_config,
@@ -270,7 +283,9 @@ impl ClusterNode {
                 .await
                 .map_err(|error| Error::Raft(format!("forming the cluster: {error}")))?;
         }
+        // ANCHOR_END: start_b
 
+        // ANCHOR: start_c
         let reads = LogService::new(Arc::clone(machine.log()), config.service.clone())?;
         let service = ReplicatedLog::new(raft.clone(), config.node_id, reads, config.write_timeout);
         let cluster_id = config.gossip.cluster_id.clone();
@@ -293,6 +308,7 @@ impl ClusterNode {
             admission,
         })
     }
+    // ANCHOR_END: start_c
     // ANCHOR_END: start
 
     /// The node's Raft id.

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{Outcome, Producer};
 
+// ANCHOR: limits
 /// How many of a producer's latest sequences are remembered: a retry of
 /// anything older is answered [`Outcome::TooOld`].
 pub const WINDOW: u64 = 65_536;
@@ -43,6 +44,7 @@ pub const WINDOW: u64 = 65_536;
 /// producer unheard from for longest is forgotten (its retries would be
 /// appended again). About 32 bytes each: 32 MiB at most.
 pub const MAX_RUNS: usize = 1 << 20;
+// ANCHOR_END: limits
 
 // ANCHOR: producers
 /// Every producer's latest sequences and their offsets.
@@ -181,6 +183,7 @@ mod tests {
         Producer { id, sequence }
     }
 
+    // ANCHOR: test
     // A new sequence is new; a repeated one gets the offset of its first
     // append, whatever came after it; one from before the window cannot be
     // told.
@@ -250,6 +253,8 @@ mod tests {
         assert_eq!(producers.check(producer(7, 2)), Some(Outcome::Duplicate(2)));
         assert_eq!(producers.check(producer(7, 3)), Some(Outcome::Duplicate(1)));
     }
+
+    // ANCHOR_END: test
 
     // Past MAX_RUNS, the producer heard from longest ago is forgotten.
     #[test]

@@ -19,6 +19,7 @@ use crate::codec::{decode, encode};
 use crate::network::MAX_RAFT_MESSAGE;
 use crate::types::{NodeId, Raft, TypeConfig};
 
+// ANCHOR: raft_service
 /// The Raft service of one server.
 #[derive(Clone)]
 pub struct RaftService {
@@ -26,6 +27,7 @@ pub struct RaftService {
     node_id: NodeId,
     cluster_id: String,
 }
+// ANCHOR_END: raft_service
 
 impl std::fmt::Debug for RaftService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,6 +56,7 @@ impl RaftService {
     }
 }
 
+// ANCHOR: wire
 /// The request in `request`, decoded.
 fn request_of<T: DeserializeOwned>(request: Request<RaftRequest>) -> Result<T, Status> {
     decode(&request.into_inner().payload)
@@ -66,6 +69,7 @@ fn reply<T: Serialize>(result: &T) -> Result<Response<RaftReply>, Status> {
         .map_err(|error| Status::internal(format!("cannot encode a Raft reply: {error}")))?;
     Ok(Response::new(RaftReply { payload }))
 }
+// ANCHOR_END: wire
 
 // ANCHOR: handlers
 #[tonic::async_trait]

@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 
 use crate::types::Entry;
 
+// ANCHOR: recent
 /// How many bytes of entries are kept, by default.
 pub const RECENT_BYTES: usize = 64 << 20;
 
@@ -25,6 +26,7 @@ pub struct Recent {
     bytes: usize,
     budget: usize,
 }
+// ANCHOR_END: recent
 
 /// About how much memory `entry` holds.
 fn size_of(entry: &Entry) -> usize {
@@ -58,6 +60,7 @@ impl Recent {
         self.entries.front().map(|entry| entry.log_id.index)
     }
 
+    // ANCHOR: extend_get
     /// Keeps `appended`, just appended to the log, and forgets the oldest
     /// entries beyond the budget.
     pub fn extend(&mut self, appended: impl IntoIterator<Item = Entry>) {
@@ -83,6 +86,7 @@ impl Recent {
         let position = index.checked_sub(self.first_index()?)?;
         self.entries.get(usize::try_from(position).ok()?).cloned()
     }
+    // ANCHOR_END: extend_get
 
     /// Forgets the entries from `index` on (the log's end was truncated).
     pub fn truncate_from(&mut self, index: u64) {
@@ -130,6 +134,7 @@ mod tests {
             .collect()
     }
 
+    // ANCHOR: test
     // The cache follows the log: truncation and purges remove the same
     // entries, and the budget keeps only the newest.
     #[test]
@@ -145,4 +150,5 @@ mod tests {
         assert_eq!(recent.first_index(), Some(10), "only the newest ten fit");
         assert!(recent.get(19).is_some());
     }
+    // ANCHOR_END: test
 }

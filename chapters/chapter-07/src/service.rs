@@ -36,10 +36,12 @@ use crate::status::{
 };
 use crate::types::{Append, Applied, Node, NodeId, Outcome, Producer, Raft, Record};
 
+// ANCHOR: max_in_flight
 /// How many batches one `ProduceStream` may have proposed and not yet
 /// answered: proposing the next while the last is replicated keeps the
 /// pipeline full.
 const MAX_IN_FLIGHT: usize = 8;
+// ANCHOR_END: max_in_flight
 
 // ANCHOR: service
 /// The replicated Log service of one server. Cheap to clone.
@@ -173,6 +175,7 @@ impl ReplicatedLog {
     }
     // ANCHOR_END: replicate
 
+    // ANCHOR: record_of
     /// A produce request's record (checked as chapter 2 checks it).
     fn record_of(&self, request: ProduceRequest) -> Result<Record, Status> {
         let producer = (request.producer_id != 0).then_some(Producer {
@@ -185,6 +188,7 @@ impl ReplicatedLog {
             producer,
         })
     }
+    // ANCHOR_END: record_of
 
     fn stopping(&self) -> bool {
         *self.stop.borrow()
@@ -197,6 +201,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
+// ANCHOR: offset_of
 /// The offset a record's outcome gives its producer.
 fn offset_of(outcome: Outcome, producer: Option<Producer>) -> Result<u64, Status> {
     match outcome {
@@ -211,6 +216,7 @@ fn offset_of(outcome: Outcome, producer: Option<Producer>) -> Result<u64, Status
         }
     }
 }
+// ANCHOR_END: offset_of
 
 #[tonic::async_trait]
 impl LogRpc for ReplicatedLog {
@@ -232,6 +238,7 @@ impl LogRpc for ReplicatedLog {
     }
     // ANCHOR_END: produce
 
+    // ANCHOR: reads
     async fn consume(
         &self,
         request: Request<ConsumeRequest>,
@@ -247,7 +254,9 @@ impl LogRpc for ReplicatedLog {
     ) -> Result<Response<Self::ConsumeStreamStream>, Status> {
         LogRpc::consume_stream(&self.reads, request).await
     }
+    // ANCHOR_END: reads
 
+    // ANCHOR: produce_stream
     type ProduceStreamStream = ResponseStream<ProduceResponse>;
 
     async fn produce_stream(
@@ -265,6 +274,7 @@ impl LogRpc for ReplicatedLog {
         );
         Ok(Response::new(stream))
     }
+    // ANCHOR_END: produce_stream
 
     // ANCHOR: get_servers
     async fn get_servers(
@@ -292,6 +302,7 @@ impl LogRpc for ReplicatedLog {
 
 impl ReplicatedLog {
     // ANCHOR: replicate_stream
+    // ANCHOR: stream_a
     /// Proposes what the client streams, batching the requests that have
     /// already arrived, with up to [`MAX_IN_FLIGHT`] batches proposed and
     /// not yet answered; answers each request with its offset, in order.
@@ -311,6 +322,8 @@ impl ReplicatedLog {
                 }
                 return;
             }
+            // ANCHOR_END: stream_a
+            // ANCHOR: stream_b
             tokio::select! {
                 Some(answered) = in_flight.next(), if !in_flight.is_empty() => {
                     let (producers, outcomes): (Vec<Option<Producer>>, Result<Vec<Outcome>, Status>) = answered;
@@ -343,6 +356,8 @@ impl ReplicatedLog {
                         }
                     }
                 }
+                // ANCHOR_END: stream_b
+                // ANCHOR: stream_c
                 request = requests.message(), if reading && in_flight.len() < MAX_IN_FLIGHT => {
                     let (records, ending) = match request {
                         Ok(Some(first)) => self.gather(first, &mut requests),
@@ -367,8 +382,10 @@ impl ReplicatedLog {
             }
         }
     }
+    // ANCHOR_END: stream_c
     // ANCHOR_END: replicate_stream
 
+    // ANCHOR: gather
     /// `first`, and the requests that arrived with it (up to chapter 2's
     /// batch limits), as records; and how the stream ends if it must (an
     /// invalid request, a broken stream) after them.
@@ -400,4 +417,5 @@ impl ReplicatedLog {
         }
         (records, None)
     }
+    // ANCHOR_END: gather
 }

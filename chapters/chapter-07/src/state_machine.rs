@@ -89,6 +89,7 @@ struct Shared {
 
 impl StateMachine {
     // ANCHOR: open
+    // ANCHOR: open_a
     /// Opens the state machine's log in `dir` and its saved state, and cuts
     /// off any record past what the state says: openraft applies those
     /// entries again.
@@ -110,6 +111,8 @@ impl StateMachine {
                 snapshot: None,
             },
         };
+        // ANCHOR_END: open_a
+        // ANCHOR: open_b
         let end = saved.state.next_offset;
         if log.next_offset() < end {
             return Err(Error::Snapshot(format!(
@@ -131,6 +134,7 @@ impl StateMachine {
             }),
         })
     }
+    // ANCHOR_END: open_b
     // ANCHOR_END: open
 
     /// The records, as consumers read them.
@@ -211,6 +215,7 @@ fn apply_one(
 }
 // ANCHOR_END: apply_one
 
+// ANCHOR: applied_state
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = StateMachine;
 
@@ -220,6 +225,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let state = &self.shared.state.lock().await.0;
         Ok((state.last_applied, state.membership.clone()))
     }
+    // ANCHOR_END: applied_state
 
     // ANCHOR: apply
     /// Applies committed entries, in order: one answer per entry. The new
@@ -276,6 +282,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     // ANCHOR: install_snapshot
+    // ANCHOR: install_a
     /// Replaces the state machine with a leader's snapshot: the records it
     /// does not have yet are appended (its own are a prefix of the
     /// leader's: the same committed entries gave them), then the state.
@@ -309,6 +316,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                     Ok(())
                 })?;
+                // ANCHOR_END: install_a
+                // ANCHOR: install_b
                 let mut state = header.state;
                 state.last_applied = meta.last_log_id;
                 state.membership = meta.last_membership.clone();
@@ -328,6 +337,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         *guard = installed;
         Ok(())
     }
+    // ANCHOR_END: install_b
     // ANCHOR_END: install_snapshot
 
     // ANCHOR: current_snapshot
@@ -360,6 +370,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 }
 
 // ANCHOR: build_snapshot
+// ANCHOR: build_a
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     /// Makes a snapshot of the state machine as it is now: syncs its
     /// records and saves its state (the records stay where they are; they
@@ -382,6 +393,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             snapshot: Some(meta.clone()),
         };
         let written = saved.clone();
+        // ANCHOR_END: build_a
+        // ANCHOR: build_b
         let file = self
             .blocking(move |machine| {
                 machine.shared.log.log().sync()?;
@@ -403,4 +416,5 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         })
     }
 }
+// ANCHOR_END: build_b
 // ANCHOR_END: build_snapshot

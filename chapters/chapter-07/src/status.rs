@@ -25,6 +25,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::types::{Node, NodeId};
 
+// ANCHOR: reasons
 /// The `ErrorInfo` domain (chapter 2's).
 pub const ERROR_DOMAIN: &str = chapter_02::status::ERROR_DOMAIN;
 /// The `ErrorInfo` reason of a produce sent to a server that does not lead.
@@ -40,7 +41,9 @@ pub const SEQUENCE_TOO_OLD: &str = "SEQUENCE_TOO_OLD";
 pub const LEADER_ID: &str = "leader_id";
 /// See [`LEADER_ID`].
 pub const LEADER_ADDR: &str = "leader_addr";
+// ANCHOR_END: reasons
 
+// ANCHOR: with_info
 fn leader_metadata(leader: Option<(NodeId, &Node)>) -> HashMap<String, String> {
     leader.map_or_else(HashMap::new, |(id, node)| {
         HashMap::from([
@@ -61,9 +64,10 @@ fn with_info(
     details.set_localized_message("en-US", message.clone());
     Status::with_error_details(code, message, details)
 }
+// ANCHOR_END: with_info
 
 // ANCHOR: not_leader
-/// This server does not lead; `leader` does (if known). Nothing was appended.
+/// This server does not lead; `leader` does. Nothing was appended.
 pub fn not_leader(leader: (NodeId, &Node)) -> Status {
     let message = format!(
         "this server does not lead the cluster: node {} at {} does (the record was not appended; send it there)",
@@ -102,6 +106,7 @@ pub fn fate_unknown(why: &str, leader: Option<(NodeId, &Node)>) -> Status {
 }
 // ANCHOR_END: not_leader
 
+// ANCHOR: sequence_too_old
 /// A retried record older than its producer's window.
 pub fn sequence_too_old(producer: u64, sequence: u64, oldest_remembered: u64) -> Status {
     let message = format!(
@@ -122,7 +127,9 @@ pub fn sequence_too_old(producer: u64, sequence: u64, oldest_remembered: u64) ->
         metadata,
     )
 }
+// ANCHOR_END: sequence_too_old
 
+// ANCHOR: client_side
 /// The leader named in a not-leader or fate-unknown status, if any: what a
 /// client follows.
 pub fn leader_in(status: &Status) -> Option<(NodeId, String)> {
@@ -136,3 +143,4 @@ pub fn leader_in(status: &Status) -> Option<(NodeId, String)> {
 pub fn reason_of(status: &Status) -> Option<String> {
     Some(status.get_details_error_info()?.reason)
 }
+// ANCHOR_END: client_side

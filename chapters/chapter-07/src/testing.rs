@@ -5,10 +5,11 @@
 //! can kill one with SIGKILL, stop one with SIGTERM, and start it again on
 //! the same data.
 //!
-//! A test binary that uses [`NodeProcess`] calls [`run_node_if_asked`]
-//! first thing in its `main` (so it must be `harness = false`), or uses a
-//! harness test and [`run_node_if_asked`] through a `#[ctor]`-free path:
-//! see this crate's tests.
+//! A test binary that uses [`NodeProcess`] must call [`run_node_if_asked`]
+//! first thing in its `main`, so it is `harness = false`: [`run_tests`] is
+//! such a `main`, for the tests named with
+//! [`process_tests!`](crate::process_tests) (see this crate's
+//! `tests/cluster.rs`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test support: a failure is a failed test
 
@@ -126,6 +127,7 @@ impl NodeSpec {
 }
 
 // ANCHOR: run_node
+// ANCHOR: run_node_if_asked
 /// Call first in a test's `main`: when this process was started by
 /// [`NodeProcess::start`], it runs the node until SIGTERM (or SIGKILL) and
 /// exits.
@@ -148,7 +150,9 @@ pub fn run_node_if_asked() {
     });
     std::process::exit(code);
 }
+// ANCHOR_END: run_node_if_asked
 
+// ANCHOR: run_node_fn
 async fn run_node(spec: &NodeSpec) -> crate::Result<()> {
     let (server_cert, server_key) = spec
         .server_cert
@@ -189,8 +193,10 @@ async fn run_node(spec: &NodeSpec) -> crate::Result<()> {
         Ok(())
     }
 }
+// ANCHOR_END: run_node_fn
 // ANCHOR_END: run_node
 
+// ANCHOR: node_process
 /// A node running as a child process. Killed when dropped.
 #[derive(Debug)]
 pub struct NodeProcess {
@@ -228,6 +234,7 @@ impl NodeProcess {
             log_file,
             child: Some(child),
         };
+        // ANCHOR_END: node_process
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(node.spec.rpc_addr).is_err() {
             if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
@@ -253,6 +260,7 @@ impl NodeProcess {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
     }
 
+    // ANCHOR: kill
     /// SIGKILL: no destructors, no goodbye.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -260,6 +268,7 @@ impl NodeProcess {
             let _ = child.wait();
         }
     }
+    // ANCHOR_END: kill
 
     /// SIGTERM, and waits (at most 30 s) for it to exit.
     pub fn terminate(&mut self) -> ExitStatus {
@@ -288,12 +297,14 @@ impl NodeProcess {
         self.child.is_some()
     }
 
+    // ANCHOR: restart
     /// Starts the node again, on the same data and ports.
     pub fn restart(&mut self) {
         let mut spec = self.spec.clone();
         spec.bootstrap = false;
         *self = NodeProcess::start(spec);
     }
+    // ANCHOR_END: restart
 
     /// A client of this node, as `root`.
     pub async fn client(&self) -> LogClient<Channel> {
@@ -350,6 +361,7 @@ pub async fn channel_of(addr: SocketAddr, identity: &str) -> Channel {
 }
 
 // ANCHOR: cluster
+// ANCHOR: cluster_a
 /// A cluster of node processes in one temporary directory: node 1 forms
 /// it, the others join through node 1's gossip address.
 #[derive(Debug)]
@@ -390,7 +402,9 @@ impl TestCluster {
             .await;
         cluster
     }
+    // ANCHOR_END: cluster_a
 
+    // ANCHOR: cluster_b
     /// A new node `id` that joins the cluster (not started yet: adjust it).
     pub fn spec_for_new_node(&self, id: u64) -> NodeSpec {
         let mut spec = NodeSpec::new(id, self.dir.path(), &self.cluster_id);
@@ -400,7 +414,10 @@ impl TestCluster {
 
     /// Every node's gRPC address (`host:port`): a client's seeds.
     pub fn seeds(&self) -> Vec<String> {
-        self.nodes.iter().map(|node| node.spec.rpc_addr.to_string()).collect()
+        self.nodes
+            .iter()
+            .map(|node| node.spec.rpc_addr.to_string())
+            .collect()
     }
 
     /// The running nodes.
@@ -434,7 +451,9 @@ impl TestCluster {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    // ANCHOR_END: cluster_b
 
+    // ANCHOR: cluster_c
     /// Waits until `count` voters are listed and one of them leads.
     pub async fn wait_for_voters(&self, count: usize, within: Duration) {
         self.wait_for_servers(within, |servers| {
@@ -496,6 +515,7 @@ impl TestCluster {
         (leader - 1) as usize
     }
 }
+// ANCHOR_END: cluster_c
 // ANCHOR_END: cluster
 
 /// Every record node `node` holds, from offset 0, read with `Consume`.
@@ -599,6 +619,7 @@ pub async fn wait_for_records(node: &NodeProcess, count: usize, within: Duration
 }
 
 // ANCHOR: runner
+// ANCHOR: runner_a
 /// A test of a `harness = false` test file: its name and its body.
 pub type ProcessTest = (
     &'static str,
@@ -617,7 +638,9 @@ macro_rules! process_tests {
         )),+] as &[$crate::testing::ProcessTest]
     };
 }
+// ANCHOR_END: runner_a
 
+// ANCHOR: runner_b
 /// The `main` of a test file whose tests start node processes: runs a node
 /// if this process was started as one ([`run_node_if_asked`]); otherwise
 /// runs the tests, one after another, each on a fresh runtime, and exits
@@ -647,6 +670,8 @@ pub fn run_tests(tests: &[ProcessTest]) {
         }
         return;
     }
+    // ANCHOR_END: runner_b
+    // ANCHOR: runner_c
     println!("\nrunning {} tests", selected.len());
     let mut failed = Vec::new();
     for (name, test) in selected.iter().copied() {
@@ -674,4 +699,5 @@ pub fn run_tests(tests: &[ProcessTest]) {
         std::process::exit(101);
     }
 }
+// ANCHOR_END: runner_c
 // ANCHOR_END: runner

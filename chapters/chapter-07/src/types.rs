@@ -31,6 +31,7 @@ pub struct Node {
 // ANCHOR_END: node
 
 // ANCHOR: command
+// ANCHOR: records
 /// Who produced a record, for an idempotent produce: the producer's id and
 /// its number for the record (see [`producers`](crate::producers)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -60,7 +61,9 @@ pub struct Append {
     /// The records.
     pub records: Vec<Record>,
 }
+// ANCHOR_END: records
 
+// ANCHOR: outcomes
 /// What happened to one record when its entry was applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
@@ -86,6 +89,7 @@ pub enum Applied {
     /// change): nothing for a client.
     Nothing,
 }
+// ANCHOR_END: outcomes
 // ANCHOR_END: command
 
 // ANCHOR: type_config

@@ -34,6 +34,7 @@ use chapter_07::testing::{
 use tokio::sync::Mutex;
 use tonic::Code;
 
+// ANCHOR: main
 fn main() {
     run_tests(process_tests![
         every_server_holds_the_same_records_at_the_same_offsets,
@@ -44,6 +45,7 @@ fn main() {
         a_server_that_leaves_is_removed_from_the_voters,
     ]);
 }
+// ANCHOR_END: main
 
 const SETTLE: Duration = Duration::from_secs(30);
 
@@ -115,6 +117,7 @@ async fn every_server_holds_the_same_records_at_the_same_offsets() {
 // ANCHOR_END: identical
 
 // ANCHOR: not_leader
+// ANCHOR: not_leader_a
 async fn a_follower_refuses_a_produce_and_names_the_leader() {
     let cluster = TestCluster::start(3, |_| {}).await;
     let leader = &cluster.nodes[cluster.leader(SETTLE).await];
@@ -146,7 +149,9 @@ async fn a_follower_refuses_a_produce_and_names_the_leader() {
         Some(NOT_LEADER),
         "{refused:?}"
     );
+    // ANCHOR_END: not_leader_a
 
+    // ANCHOR: not_leader_b
     // Nothing was appended: the leader's first record gets offset 0, and a
     // follower serves it (follower reads).
     let mut client = leader.client().await;
@@ -162,9 +167,11 @@ async fn a_follower_refuses_a_produce_and_names_the_leader() {
     let records = wait_for_records(follower, 1, SETTLE).await;
     assert_eq!(records, vec![b"to the leader".to_vec()]);
 }
+// ANCHOR_END: not_leader_b
 // ANCHOR_END: not_leader
 
 // ANCHOR: idempotent
+// ANCHOR: idempotent_a
 async fn a_resent_producer_sequence_is_appended_once() {
     let cluster = TestCluster::start(3, |_| {}).await;
     let leader = &cluster.nodes[cluster.leader(SETTLE).await];
@@ -195,6 +202,8 @@ async fn a_resent_producer_sequence_is_appended_once() {
         ),
         2
     );
+    // ANCHOR_END: idempotent_a
+    // ANCHOR: idempotent_b
     // A resend inside one stream, and of a record of an earlier call.
     let offsets = produce_stream(
         leader,
@@ -245,8 +254,10 @@ async fn a_resent_producer_sequence_is_appended_once() {
         }
     }
 }
+// ANCHOR_END: idempotent_b
 // ANCHOR_END: idempotent
 
+// ANCHOR: steady_producer
 /// What a steady producer has had acknowledged: (sequence, offset).
 type Acknowledged = Arc<Mutex<Vec<(u64, u64)>>>;
 
@@ -286,8 +297,10 @@ async fn steady_producer(
         }
     }
 }
+// ANCHOR_END: steady_producer
 
 // ANCHOR: kill_leader
+// ANCHOR: kill_a
 async fn kill_9_of_the_leader_loses_no_acknowledged_record() {
     let mut cluster = TestCluster::start(3, |_| {}).await;
     let old_leader = cluster.leader(SETTLE).await;
@@ -317,6 +330,8 @@ async fn kill_9_of_the_leader_loses_no_acknowledged_record() {
     };
     wait_for(200).await;
 
+    // ANCHOR_END: kill_a
+    // ANCHOR: kill_b
     cluster.nodes[old_leader].kill();
     let before_kill = acknowledged_count().await;
     wait_for(before_kill + 200).await;
@@ -351,6 +366,8 @@ async fn kill_9_of_the_leader_loses_no_acknowledged_record() {
         );
     }
 
+    // ANCHOR_END: kill_b
+    // ANCHOR: kill_c
     // The old leader comes back and converges (openraft truncates whatever
     // it had appended and nobody committed).
     cluster.nodes[old_leader].restart();
@@ -363,6 +380,7 @@ async fn kill_9_of_the_leader_loses_no_acknowledged_record() {
     let records = wait_for_records(&cluster.nodes[old_leader], expected.len(), SETTLE).await;
     assert_eq!(records, expected);
 }
+// ANCHOR_END: kill_c
 // ANCHOR_END: kill_leader
 
 /// The offset of the first segment of the log in `dir` (its lowest file
@@ -379,6 +397,7 @@ fn first_segment(dir: &std::path::Path) -> u64 {
 }
 
 // ANCHOR: late_joiner
+// ANCHOR: late_a
 async fn a_server_joining_after_a_purge_catches_up_from_a_snapshot() {
     let small_logs = |spec: &mut chapter_07::testing::NodeSpec| {
         spec.snapshot_every = 20;
@@ -406,6 +425,8 @@ async fn a_server_joining_after_a_purge_catches_up_from_a_snapshot() {
     // It started from a snapshot: its Raft log begins after the purge.
     assert!(first_segment(&late.spec.data_dir.join("raft")) >= purged_up_to);
 
+    // ANCHOR_END: late_a
+    // ANCHOR: late_b
     // And it follows from there like any other.
     let mut client = cluster.nodes[cluster.leader(SETTLE).await].client().await;
     let offset = client
@@ -425,6 +446,7 @@ async fn a_server_joining_after_a_purge_catches_up_from_a_snapshot() {
         .into_inner();
     assert_eq!(consumed.record.unwrap().value, values[0]);
 }
+// ANCHOR_END: late_b
 // ANCHOR_END: late_joiner
 
 // ANCHOR: leave

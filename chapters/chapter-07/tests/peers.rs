@@ -32,6 +32,7 @@ fn main() {
 const SETTLE: Duration = Duration::from_secs(30);
 
 // ANCHOR: acl
+// ANCHOR: acl_a
 async fn only_the_peer_identity_calls_raft_methods() {
     let cluster = TestCluster::start(1, |_| {}).await;
     let node = &cluster.nodes[0];
@@ -54,6 +55,8 @@ async fn only_the_peer_identity_calls_raft_methods() {
             );
         }
     }
+    // ANCHOR_END: acl_a
+    // ANCHOR: acl_b
     let mut raft = RaftClient::new(channel_of(node.spec.rpc_addr, "peer").await);
     let me = raft
         .identify(IdentifyRequest {})
@@ -74,9 +77,11 @@ async fn only_the_peer_identity_calls_raft_methods() {
         .unwrap_err();
     assert_eq!(garbage.code(), Code::InvalidArgument, "{garbage:?}");
 }
+// ANCHOR_END: acl_b
 // ANCHOR_END: acl
 
 // ANCHOR: foreign
+// ANCHOR: foreign_a
 async fn a_server_with_a_foreign_certificate_never_votes() {
     let mut cluster = TestCluster::start(3, |_| {}).await;
     let foreign_ca = TestCa::new("not our CA");
@@ -99,7 +104,9 @@ async fn a_server_with_a_foreign_certificate_never_votes() {
         ExtendedKeyUsagePurpose::ClientAuth,
         both_ways,
     );
+    // ANCHOR_END: foreign_a
 
+    // ANCHOR: foreign_b
     let mut forged = cluster.spec_for_new_node(4);
     forged.server_cert = Some((
         files.write("server.pem", &server),
@@ -126,4 +133,5 @@ async fn a_server_with_a_foreign_certificate_never_votes() {
         .await;
     assert!(servers.iter().all(|server| server.id != "4"), "{servers:?}");
 }
+// ANCHOR_END: foreign_b
 // ANCHOR_END: foreign

@@ -86,6 +86,7 @@ async fn a_restart_keeps_what_the_last_snapshot_saved() {
 // ANCHOR_END: restart
 
 // ANCHOR: install
+// ANCHOR: install_a
 #[tokio::test]
 async fn a_snapshot_gives_a_fresh_server_the_records_and_the_producers() {
     let (leader_dir, fresh_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -112,7 +113,9 @@ async fn a_snapshot_gives_a_fresh_server_the_records_and_the_producers() {
         .install_snapshot(&snapshot.meta, received)
         .await
         .unwrap();
+    // ANCHOR_END: install_a
 
+    // ANCHOR: install_b
     assert_eq!(records(&fresh), ["a", "b", "c"]);
     assert_eq!(fresh.last_applied().await, Some(log_id(1, 1, 2)));
     // The producers table came along: a resend is still a duplicate.
@@ -131,4 +134,5 @@ async fn a_snapshot_gives_a_fresh_server_the_records_and_the_producers() {
     drop(fresh);
     assert_eq!(records(&open(fresh_dir.path())), ["a", "b", "c"]);
 }
+// ANCHOR_END: install_b
 // ANCHOR_END: install

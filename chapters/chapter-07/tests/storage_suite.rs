@@ -13,6 +13,7 @@ use chapter_07::{LogStore, StateMachine};
 use openraft::StorageError;
 use openraft::testing::{StoreBuilder, Suite};
 
+// ANCHOR: builder
 /// Makes each case's stores, in a temporary directory kept until the case
 /// ends.
 struct OnDisk;
@@ -28,6 +29,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for OnD
         Ok((dir, log, machine))
     }
 }
+// ANCHOR_END: builder
 
 // ANCHOR: suite
 #[test]
