@@ -7,3 +7,4 @@ mod chapter_04;
 mod chapter_05;
 mod chapter_06;
 mod chapter_07;
+mod chapter_08;

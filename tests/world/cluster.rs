@@ -13,6 +13,10 @@ pub(crate) struct ClusterScenario {
     pub(crate) acknowledged: Vec<(u64, Vec<u8>)>,
     /// The index (in the cluster's nodes) of the server a step picked.
     pub(crate) picked: Option<usize>,
+    /// The chapter 8 client, once connected.
+    pub(crate) client: Option<chapter_08::Client>,
+    /// The offsets a client's produce stream returned.
+    pub(crate) offsets: Vec<u64>,
 }
 
 impl ClusterScenario {
