@@ -53,7 +53,7 @@ fn main() {
 }
 
 fn proglog() -> Binary {
-    Binary::at(env!("CARGO_BIN_EXE_proglog"))
+    Binary::at(env!("CARGO_BIN_EXE_proglog-single"))
 }
 
 fn args(addr: SocketAddr, records: u64, clients: usize, unary: bool) -> BenchProduceArgs {

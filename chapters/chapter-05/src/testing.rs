@@ -2,7 +2,7 @@
 //! start a server on a free port of 127.0.0.1, wait until it listens, talk
 //! to it with the CLI or with gRPC, signal it, and read what it logged.
 //!
-//! Tests of this crate run the built binary (`CARGO_BIN_EXE_proglog`).
+//! Tests of this crate run the built binary (`CARGO_BIN_EXE_proglog-single`).
 //! Tests in other packages cannot ask cargo for another package's binary;
 //! they re-run their own test executable "as proglog" instead
 //! ([`Binary::this_process`] and [`run_as_proglog_if_asked`]), which runs

@@ -14,7 +14,7 @@ use std::process::Output;
 
 pub use chapter_05::testing::{Binary, cert, free_addr, scrape, stderr, stdout};
 
-pub const PROGLOG: &str = env!("CARGO_BIN_EXE_proglog");
+pub const PROGLOG: &str = env!("CARGO_BIN_EXE_proglog-single");
 
 pub fn binary() -> Binary {
     Binary::at(PROGLOG)
