@@ -107,13 +107,13 @@ pub async fn measure(args: &BenchProduceArgs) -> anyhow::Result<Summary> {
 
 /// The value every record carries: `size` bytes of a repeating alphabet, so
 /// `proglog consume` prints something readable.
-fn value_of_size(size: usize) -> Vec<u8> {
+pub fn value_of_size(size: usize) -> Vec<u8> {
     (b'a'..=b'z').cycle().take(size).collect()
 }
 
 /// How many of `records` client `n` of `clients` produces: an even share,
 /// the first `records % clients` clients taking one more.
-fn share(records: u64, clients: usize, n: usize) -> u64 {
+pub fn share(records: u64, clients: usize, n: usize) -> u64 {
     let clients = clients as u64;
     records / clients + u64::from((n as u64) < records % clients)
 }
@@ -254,7 +254,7 @@ async fn feed(
 ///
 /// # Errors
 /// The first offset acknowledged twice, or the wrong count.
-fn check_offsets(mut offsets: Vec<u64>, expected: u64) -> anyhow::Result<()> {
+pub fn check_offsets(mut offsets: Vec<u64>, expected: u64) -> anyhow::Result<()> {
     offsets.sort_unstable();
     if let Some(pair) = offsets.windows(2).find(|pair| pair[0] == pair[1]) {
         bail!("offset {} was acknowledged more than once", pair[0]);
@@ -301,7 +301,7 @@ impl Summary {
     }
 
     /// Summarizes one latency per record produced in `elapsed`.
-    fn new(mut latencies: Vec<Duration>, record_size: usize, elapsed: Duration) -> Summary {
+    pub fn new(mut latencies: Vec<Duration>, record_size: usize, elapsed: Duration) -> Summary {
         latencies.sort_unstable();
         let total: Duration = latencies.iter().sum();
         let records = latencies.len() as u64;

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use chapter_02::api::v1::log_client::LogClient;
-use chapter_03::ClientTlsFiles;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
@@ -21,10 +21,25 @@ use crate::dev::DevFiles;
 /// # Errors
 /// A missing TLS setting, a bad file, or a failed connection, in one line.
 pub async fn connect(args: &ClientArgs) -> anyhow::Result<LogClient<Channel>> {
-    if args.insecure {
-        return chapter_02::connect(args.addr)
+    match client_tls(args)? {
+        None => chapter_02::connect(args.addr)
             .await
-            .map_err(|error| unreachable_server(args.addr, &error));
+            .map_err(|error| unreachable_server(args.addr, &error)),
+        Some(tls) => chapter_03::client::connect_with_config(args.addr, tls, &args.server_name)
+            .await
+            .map_err(|error| unreachable_server(args.addr, &error)),
+    }
+}
+
+/// The TLS configuration `args` ask for: `None` with `--insecure`; the
+/// development CA and `root` certificate with `--dev`; else the files
+/// given.
+///
+/// # Errors
+/// A missing TLS setting, or a file that cannot be read.
+pub fn client_tls(args: &ClientArgs) -> anyhow::Result<Option<Arc<rustls::ClientConfig>>> {
+    if args.insecure {
+        return Ok(None);
     }
     // The files stay on disk only until the client's TLS configuration is
     // built from them.
@@ -41,16 +56,10 @@ pub async fn connect(args: &ClientArgs) -> anyhow::Result<LogClient<Channel>> {
             format!("missing --{flag}: a client needs the CA, its certificate and key (or --dev, or --insecure)")
         })
     };
-    let files = ClientTlsFiles {
-        ca: setting("tls-ca", &args.tls_ca, dev_file("ca.pem"))?,
-        identity: Some((
-            setting("tls-cert", &args.tls_cert, dev_file("root-client.pem"))?,
-            setting("tls-key", &args.tls_key, dev_file("root-client-key.pem"))?,
-        )),
-    };
-    chapter_03::connect_tls(args.addr, &files, &args.server_name)
-        .await
-        .map_err(|error| unreachable_server(args.addr, &error))
+    let ca = setting("tls-ca", &args.tls_ca, dev_file("ca.pem"))?;
+    let cert = setting("tls-cert", &args.tls_cert, dev_file("root-client.pem"))?;
+    let key = setting("tls-key", &args.tls_key, dev_file("root-client-key.pem"))?;
+    Ok(Some(chapter_03::client_config(&ca, Some((&cert, &key)))?))
 }
 // ANCHOR_END: connect_fn
 

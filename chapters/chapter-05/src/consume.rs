@@ -86,7 +86,7 @@ pub async fn run(args: &ConsumeArgs) -> anyhow::Result<()> {
 // ANCHOR_END: consume_print
 
 /// The lowest and next offsets from an `OUT_OF_RANGE` status's `ErrorInfo`.
-fn bounds(status: &tonic::Status) -> anyhow::Result<(u64, u64)> {
+pub fn bounds(status: &tonic::Status) -> anyhow::Result<(u64, u64)> {
     let info = status
         .get_details_error_info()
         .context("OUT_OF_RANGE without ErrorInfo details")?;

@@ -90,14 +90,22 @@ pub async fn run(args: &ProduceArgs) -> anyhow::Result<()> {
 // ANCHOR_END: produce_stdin
 
 /// A progress line on standard error, when it is a terminal.
-struct Progress {
+#[derive(Debug)]
+pub struct Progress {
     on_terminal: bool,
     started: Instant,
     last: std::cell::Cell<Instant>,
 }
 
+impl Default for Progress {
+    fn default() -> Progress {
+        Progress::new()
+    }
+}
+
 impl Progress {
-    fn new() -> Progress {
+    /// A progress line starting now.
+    pub fn new() -> Progress {
         let now = Instant::now();
         Progress {
             on_terminal: std::io::stderr().is_terminal(),
@@ -106,7 +114,8 @@ impl Progress {
         }
     }
 
-    fn show(&self, produced: u64) {
+    /// Shows `produced` so far (at most five times a second).
+    pub fn show(&self, produced: u64) {
         if self.on_terminal && self.last.get().elapsed() >= Duration::from_millis(200) {
             self.last.set(Instant::now());
             let rate = produced as f64 / self.started.elapsed().as_secs_f64();
@@ -114,7 +123,8 @@ impl Progress {
         }
     }
 
-    fn finish(&self, produced: u64) {
+    /// The last line: how many, in how long.
+    pub fn finish(&self, produced: u64) {
         if self.on_terminal {
             eprintln!(
                 "\r{produced} records produced in {:.1?}          ",

@@ -35,7 +35,7 @@ use crate::observability::{
 use crate::settings::{Security, Settings};
 
 /// The gRPC service name health reports on (and "", the whole server).
-const LOG_SERVICE_NAME: &str = "log.v1.Log";
+pub const LOG_SERVICE_NAME: &str = "log.v1.Log";
 
 // ANCHOR: run
 /// Runs `proglog serve` until SIGINT or SIGTERM.
@@ -44,6 +44,11 @@ const LOG_SERVICE_NAME: &str = "log.v1.Log";
 /// A bad setting, an unusable file or address, or a failure while serving.
 pub async fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args).map_err(anyhow::Error::msg)?;
+    if settings.cluster.is_some() {
+        anyhow::bail!(
+            "the config file's [cluster] table is for chapter 9's proglog: this server runs alone"
+        );
+    }
     init_tracing(settings.log_format);
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -228,7 +233,7 @@ pub async fn serve(
 /// Under `--sync interval=D`, the log syncs on the first append at least `D`
 /// after the previous sync; this timer also syncs a log that went idle, so
 /// no acknowledged record waits longer than about `D` for the disk.
-async fn sync_on_a_timer(log: Arc<Log>, policy: chapter_01::SyncPolicy) {
+pub async fn sync_on_a_timer(log: Arc<Log>, policy: chapter_01::SyncPolicy) {
     let chapter_01::SyncPolicy::Interval(interval) = policy else {
         return;
     };
@@ -266,7 +271,7 @@ fn open_log(settings: &Settings) -> anyhow::Result<Arc<Log>> {
 
 // ANCHOR: close_log
 /// Closes the log (sync, trim the active index) once nothing else holds it.
-async fn close_log(log: Arc<Log>) -> anyhow::Result<()> {
+pub async fn close_log(log: Arc<Log>) -> anyhow::Result<()> {
     // Aborted tasks release their handles as they unwind: give them a moment.
     let mut log = log;
     for _ in 0..100 {

@@ -57,12 +57,15 @@ struct FileSettings {
     metrics_addr: Option<SocketAddr>,
     shutdown_grace: Option<String>,
     log_format: Option<LogFormat>,
+    /// The settings of a server that is one of a cluster: chapter 9's
+    /// `proglog` reads them; this chapter's server, alone, refuses them.
+    cluster: Option<toml::Table>,
 }
 // ANCHOR_END: file_settings
 
 // ANCHOR: settings
 /// Everything `proglog serve` needs, resolved and checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// Development mode (`--dev`): say so loudly. The development files
     /// the TLS and ACL settings point at live as long as this.
@@ -89,6 +92,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// How log lines look.
     pub log_format: LogFormat,
+    /// The config file's `[cluster]` table, for chapter 9's server.
+    pub cluster: Option<toml::Table>,
 }
 // ANCHOR_END: settings
 
@@ -231,6 +236,7 @@ impl Settings {
             shutdown_grace: duration("shutdown-grace", setting!(shutdown_grace))?
                 .unwrap_or(Duration::from_secs(1)),
             log_format: setting!(log_format).unwrap_or(LogFormat::Text),
+            cluster: file.cluster.clone(),
         };
         settings.check()?;
         Ok(settings)

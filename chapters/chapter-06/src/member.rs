@@ -80,7 +80,7 @@ impl Member {
 /// Reads a member back from its gossiped state; `None` until its
 /// `rpc_addr` has arrived.
 // ANCHOR: read_back
-fn read_back(id: &ChitchatId, state: &NodeState) -> Option<Observed> {
+pub(crate) fn read_back(id: &ChitchatId, state: &NodeState) -> Option<Observed> {
     let rpc_addr = state.get(RPC_ADDR_KEY)?.to_string();
     let tags = state
         .iter_prefix(TAG_PREFIX)

@@ -131,6 +131,27 @@ impl Membership {
         &self.local
     }
 
+    /// Other live members that claim this member's id, at other
+    /// addresses: another process started with the same id by mistake.
+    /// (The member list hides them: it is keyed by id.) A server checks
+    /// this when it starts, and refuses to go on.
+    pub async fn twins(&self) -> Vec<Member> {
+        let local = self.local.clone();
+        self.chitchat
+            .with_chitchat(move |chitchat| {
+                chitchat
+                    .live_nodes()
+                    .filter(|id| {
+                        *id.node_id == local.id && id.gossip_advertise_addr != local.gossip_addr
+                    })
+                    .filter_map(|id| crate::member::read_back(id, chitchat.node_state(id)?))
+                    .map(|observed| observed.member)
+                    .filter(|member| member.rpc_addr != local.rpc_addr)
+                    .collect()
+            })
+            .await
+    }
+
     /// The live members, this one included, in id order.
     ///
     /// Every member but this one is what gossip claims: a hint (see [`Member`]).

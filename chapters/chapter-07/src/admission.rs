@@ -53,7 +53,7 @@ pub struct Admission {
     raft: Raft,
     me: NodeId,
     cluster_id: String,
-    peer_tls: Arc<rustls::ClientConfig>,
+    peer_tls: Option<Arc<rustls::ClientConfig>>,
     /// The members gossip says are live, by Raft id.
     live: BTreeMap<NodeId, Member>,
     /// The members that left gracefully (and have not come back).
@@ -67,7 +67,7 @@ impl Admission {
         raft: Raft,
         me: NodeId,
         cluster_id: String,
-        peer_tls: Arc<rustls::ClientConfig>,
+        peer_tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Admission {
         Admission {
             raft,
@@ -190,44 +190,12 @@ impl Admission {
     // ANCHOR_END: reconcile_c
     // ANCHOR_END: reconcile
 
-    // ANCHOR: check
     /// Checks `member` over mutual TLS: its certificate is our CA's, for
     /// the address it claims, and it says it is the node it claims to be,
     /// in our cluster.
     async fn check(&self, id: NodeId, member: &Member) -> Result<()> {
-        let not_admitted = |reason: String| Error::NotAdmitted {
-            id: member.id.clone(),
-            rpc_addr: member.rpc_addr.clone(),
-            reason,
-        };
-        let channel = peer_channel(&member.rpc_addr, Arc::clone(&self.peer_tls))
-            .map_err(|error| not_admitted(error.to_string()))?;
-        let answer = tokio::time::timeout(
-            IDENTIFY_TIMEOUT,
-            RaftClient::new(channel).identify(IdentifyRequest {}),
-        )
-        .await
-        .map_err(|_| {
-            not_admitted(format!(
-                "no answer over mutual TLS within {IDENTIFY_TIMEOUT:?}"
-            ))
-        })?
-        .map_err(|status| {
-            not_admitted(format!(
-                "mutual TLS or Identify failed: {}",
-                status.message()
-            ))
-        })?
-        .into_inner();
-        if answer.node_id != id || answer.cluster_id != self.cluster_id {
-            return Err(not_admitted(format!(
-                "the server there is node {} of cluster {:?}",
-                answer.node_id, answer.cluster_id
-            )));
-        }
-        Ok(())
+        check_member(id, member, &self.cluster_id, self.peer_tls.clone()).await
     }
-    // ANCHOR_END: check
 
     // ANCHOR: changes
     async fn add_learner(&self, id: NodeId, member: &Member) {
@@ -248,3 +216,51 @@ impl Admission {
     }
     // ANCHOR_END: changes
 }
+
+// ANCHOR: check
+/// Checks `member`, which gossip says is node `id`, over mutual TLS with
+/// `peer_tls`: its certificate is our CA's, for the address it claims, and
+/// it says it is that node, of `cluster_id`. (Admission does this before
+/// adding a member; so does forming a cluster with `bootstrap_expect`.)
+///
+/// # Errors
+/// [`Error::NotAdmitted`], saying why.
+pub async fn check_member(
+    id: NodeId,
+    member: &Member,
+    cluster_id: &str,
+    peer_tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<()> {
+    let not_admitted = |reason: String| Error::NotAdmitted {
+        id: member.id.clone(),
+        rpc_addr: member.rpc_addr.clone(),
+        reason,
+    };
+    let channel = peer_channel(&member.rpc_addr, peer_tls)
+        .map_err(|error| not_admitted(error.to_string()))?;
+    let answer = tokio::time::timeout(
+        IDENTIFY_TIMEOUT,
+        RaftClient::new(channel).identify(IdentifyRequest {}),
+    )
+    .await
+    .map_err(|_| {
+        not_admitted(format!(
+            "no answer over mutual TLS within {IDENTIFY_TIMEOUT:?}"
+        ))
+    })?
+    .map_err(|status| {
+        not_admitted(format!(
+            "mutual TLS or Identify failed: {}",
+            status.message()
+        ))
+    })?
+    .into_inner();
+    if answer.node_id != id || answer.cluster_id != cluster_id {
+        return Err(not_admitted(format!(
+            "the server there is node {} of cluster {:?}",
+            answer.node_id, answer.cluster_id
+        )));
+    }
+    Ok(())
+}
+// ANCHOR_END: check

@@ -22,7 +22,8 @@
 //! * [`service`]: the Log service, replicated ([`ReplicatedLog`]); and
 //!   [`status`]: NOT_LEADER and "fate unknown", which a client must tell apart.
 //! * [`admission`]: gossip proposes members, the leader checks them over
-//!   mutual TLS, Raft adds them.
+//!   mutual TLS, Raft adds them; [`bootstrap`]: several servers forming a
+//!   cluster at once.
 //! * [`node`]: one server, put together ([`ClusterNode`]).
 //! * `testing` (feature `testing`): clusters of real servers for tests.
 // ANCHOR_END: crate_docs
@@ -30,6 +31,7 @@
 // ANCHOR: modules
 pub mod admission;
 pub mod api;
+pub mod bootstrap;
 pub mod codec;
 pub mod error;
 pub mod log_store;

@@ -50,13 +50,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Makes a client for each peer openraft talks to.
 #[derive(Debug, Clone)]
 pub struct Network {
-    /// The TLS client configuration with the peer certificate.
-    tls: Arc<rustls::ClientConfig>,
+    /// The TLS client configuration with the peer certificate (`None`:
+    /// plaintext, for a server run without TLS).
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Network {
     /// Calls peers with `tls` (which presents the peer certificate).
-    pub fn new(tls: Arc<rustls::ClientConfig>) -> Network {
+    pub fn new(tls: Option<Arc<rustls::ClientConfig>>) -> Network {
         Network { tls }
     }
 }
@@ -68,7 +69,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     /// (openraft asks for clients eagerly); it connects on first use, and
     /// again whenever the connection breaks.
     async fn new_client(&mut self, target: NodeId, node: &Node) -> PeerClient {
-        let client = peer_channel(&node.rpc_addr, Arc::clone(&self.tls))
+        let client = peer_channel(&node.rpc_addr, self.tls.clone())
             .map(|channel| {
                 RaftClient::new(channel)
                     .max_decoding_message_size(MAX_RAFT_MESSAGE)
@@ -86,13 +87,21 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
 // ANCHOR: peer_channel
 /// A mutual-TLS channel to a peer at `rpc_addr` (`host:port`), checking
-/// that its certificate names `host`.
+/// that its certificate names `host` (plaintext if `tls` is `None`).
 ///
 /// # Errors
 /// When `rpc_addr` is not `host:port` or `host` is not a valid server name.
-pub fn peer_channel(rpc_addr: &str, tls: Arc<rustls::ClientConfig>) -> crate::Result<Channel> {
+pub fn peer_channel(
+    rpc_addr: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> crate::Result<Channel> {
     let host = host_of(rpc_addr)
         .ok_or_else(|| crate::Error::InvalidConfig(format!("{rpc_addr:?} is not host:port")))?;
+    let Some(tls) = tls else {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{rpc_addr}"))
+            .map_err(|error| crate::Error::InvalidConfig(format!("{rpc_addr:?}: {error}")))?;
+        return Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).connect_lazy());
+    };
     Ok(chapter_03::client::lazy_tls_channel(
         rpc_addr,
         tls,

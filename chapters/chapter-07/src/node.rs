@@ -34,6 +34,10 @@ use crate::service::ReplicatedLog;
 use crate::state_machine::StateMachine;
 use crate::types::{Node, NodeId, Raft};
 
+/// How long a joining server waits to hear from gossip before it checks
+/// that its id is free.
+pub const ID_CHECK_TIME: Duration = Duration::from_secs(3);
+
 /// How long a leaving leader waits for a membership change under way to
 /// finish before it removes itself.
 pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -86,6 +90,11 @@ pub struct NodeConfig {
     pub gossip: MembershipConfig,
     /// Whether this node forms a new cluster (the first node, once).
     pub bootstrap: bool,
+    /// Form a new cluster once this many servers (this one included) are
+    /// in gossip: the one with the lowest id forms it with all of them (see
+    /// [`bootstrap`](crate::bootstrap)). For servers started alike, as the
+    /// pods of a StatefulSet are.
+    pub bootstrap_expect: Option<usize>,
     /// Raft's heartbeat and election timing.
     pub timing: RaftTiming,
     /// The Log service's limits (chapter 2).
@@ -102,8 +111,8 @@ pub struct NodeConfig {
     /// behind, which then need no snapshot).
     pub keep_after_snapshot: u64,
     /// The TLS client configuration with the peer certificate, for calling
-    /// the other servers.
-    pub peer_tls: Arc<rustls::ClientConfig>,
+    /// the other servers (`None`: plaintext, for a server run without TLS).
+    pub peer_tls: Option<Arc<rustls::ClientConfig>>,
 }
 // ANCHOR_END: config
 
@@ -115,7 +124,7 @@ impl NodeConfig {
         data_dir: impl Into<PathBuf>,
         rpc_addr: impl Into<String>,
         gossip: MembershipConfig,
-        peer_tls: Arc<rustls::ClientConfig>,
+        peer_tls: impl Into<Option<Arc<rustls::ClientConfig>>>,
     ) -> NodeConfig {
         NodeConfig {
             node_id,
@@ -123,6 +132,7 @@ impl NodeConfig {
             rpc_addr: rpc_addr.into(),
             gossip,
             bootstrap: false,
+            bootstrap_expect: None,
             timing: RaftTiming::default(),
             service: ServiceConfig::default(),
             raft_log: chapter_01::Config {
@@ -133,7 +143,7 @@ impl NodeConfig {
             write_timeout: Duration::from_secs(5),
             snapshot_every: 10_000,
             keep_after_snapshot: 1_000,
-            peer_tls,
+            peer_tls: peer_tls.into(),
         }
     }
     // ANCHOR_END: new
@@ -269,7 +279,7 @@ impl ClusterNode {
         let raft = Raft::new(
             config.node_id,
             raft_config,
-            Network::new(Arc::clone(&config.peer_tls)),
+            Network::new(config.peer_tls.clone()),
             log_store.clone(),
             machine.clone(),
         )
@@ -295,7 +305,30 @@ impl ClusterNode {
         gossip.node_id = config.node_id.to_string();
         gossip.rpc_addr = config.rpc_addr.clone();
         let membership = Membership::start(gossip).await?;
-        let admission = Admission::new(raft.clone(), config.node_id, cluster_id, config.peer_tls);
+        check_id_is_free(&membership, &config).await?;
+        tokio::spawn(keep_gossip_addrs(
+            Arc::clone(service.gossip_addrs()),
+            config.node_id,
+            membership.local().gossip_addr.to_string(),
+            membership.subscribe(),
+        ));
+        if let Some(expect) = config.bootstrap_expect {
+            tokio::spawn(crate::bootstrap::form_when_complete(
+                raft.clone(),
+                config.node_id,
+                config.rpc_addr.clone(),
+                expect,
+                cluster_id.clone(),
+                config.peer_tls.clone(),
+                membership.subscribe(),
+            ));
+        }
+        let admission = Admission::new(
+            raft.clone(),
+            config.node_id,
+            cluster_id,
+            config.peer_tls.clone(),
+        );
         let admission = tokio::spawn(admission.run(membership.subscribe()));
         Ok(ClusterNode {
             id: config.node_id,
@@ -449,6 +482,60 @@ impl ClusterNode {
     }
     // ANCHOR_END: stop
 }
+
+/// Keeps `addrs` (what `GetServers` reports) up to date with gossip:
+/// each server's gossip address, this one's included, until gossip stops.
+async fn keep_gossip_addrs(
+    addrs: crate::service::GossipAddrs,
+    me: NodeId,
+    mine: String,
+    mut events: chapter_06::Subscription,
+) {
+    let set = |id: NodeId, addr: String| {
+        addrs
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(id, addr);
+    };
+    set(me, mine);
+    while let Some(event) = events.recv().await {
+        if let chapter_06::MembershipEvent::Joined(member)
+        | chapter_06::MembershipEvent::Updated(member) = event
+            && let Ok(id) = member.id.parse::<NodeId>()
+        {
+            set(id, member.gossip_addr.to_string());
+        }
+    }
+}
+
+// ANCHOR: check_id_is_free
+/// Refuses to start a server whose id another live server already has (at
+/// another address): two servers with one id would corrupt the cluster's
+/// membership. Gossip is asked for up to [`ID_CHECK_TIME`] for another
+/// member to show up first (a first server, alone, has no one to ask).
+async fn check_id_is_free(membership: &Membership, config: &NodeConfig) -> Result<()> {
+    if config.gossip.seeds.is_empty() {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + ID_CHECK_TIME;
+    loop {
+        if let Some(twin) = membership.twins().await.first() {
+            return Err(Error::InvalidConfig(format!(
+                "node id {} is already taken by the server at {} (gossip {}): give this server another --node-id",
+                config.node_id, twin.rpc_addr, twin.gossip_addr
+            )));
+        }
+        // Once others are heard from, their view of the cluster has arrived.
+        if membership.members().len() > 1
+            && tokio::time::Instant::now() + ID_CHECK_TIME / 2 >= deadline
+            || tokio::time::Instant::now() >= deadline
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+// ANCHOR_END: check_id_is_free
 
 async fn is_initialized(raft: &Raft) -> Result<bool> {
     raft.is_initialized()

@@ -56,7 +56,13 @@ pub struct ReplicatedLog {
     write_timeout: Duration,
     /// Becomes `true` when the server shuts down, to end produce streams.
     stop: Arc<watch::Sender<bool>>,
+    /// Every server's gossip address, as gossip last said (for GetServers).
+    gossip_addrs: GossipAddrs,
 }
+
+/// Each server's gossip address, by node id: kept up to date from gossip
+/// by the node, read by `GetServers`.
+pub type GossipAddrs = Arc<std::sync::RwLock<std::collections::BTreeMap<NodeId, String>>>;
 // ANCHOR_END: service
 
 impl std::fmt::Debug for ReplicatedLog {
@@ -84,7 +90,13 @@ impl ReplicatedLog {
             reads,
             write_timeout,
             stop: Arc::new(stop),
+            gossip_addrs: GossipAddrs::default(),
         }
+    }
+
+    /// The gossip addresses `GetServers` reports (the node keeps them).
+    pub fn gossip_addrs(&self) -> &GossipAddrs {
+        &self.gossip_addrs
     }
 
     /// The tonic server for this service (message limits as chapter 2's).
@@ -281,6 +293,12 @@ impl LogRpc for ReplicatedLog {
         &self,
         _request: Request<GetServersRequest>,
     ) -> Result<Response<GetServersResponse>, Status> {
+        let gossip_addrs = self
+            .gossip_addrs
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let next_offset = self.reads.log().log().next_offset();
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
         let membership = metrics.membership_config.membership();
@@ -288,10 +306,19 @@ impl LogRpc for ReplicatedLog {
             .voter_ids()
             .filter_map(|id| {
                 let node = membership.get_node(&id)?;
+                let me = id == self.me;
                 Some(Server {
                     id: id.to_string(),
                     rpc_addr: node.rpc_addr.clone(),
                     is_leader: metrics.current_leader == Some(id),
+                    gossip_addr: gossip_addrs.get(&id).cloned().unwrap_or_default(),
+                    // What only this server knows of itself.
+                    next_offset: me.then_some(next_offset),
+                    applied_index: if me {
+                        metrics.last_applied.map(|id| id.index)
+                    } else {
+                        None
+                    },
                 })
             })
             .collect();

@@ -13,8 +13,9 @@ pub struct ClientConfig {
     /// Where to ask for the list of servers first (`host:port` of any
     /// servers of the cluster): one that answers is enough.
     pub seeds: Vec<String>,
-    /// The TLS configuration: the CA to trust and the client's certificate.
-    pub tls: Arc<rustls::ClientConfig>,
+    /// The TLS configuration: the CA to trust and the client's certificate
+    /// (`None`: plaintext, for a server run with `--insecure`).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The name every server's certificate must carry; `None`: the host of
     /// the server's own address.
     pub server_name: Option<String>,
@@ -69,11 +70,11 @@ impl ClientConfig {
     /// A client of the cluster that `seeds` belong to, with the defaults.
     pub fn new(
         seeds: impl IntoIterator<Item = impl Into<String>>,
-        tls: Arc<rustls::ClientConfig>,
+        tls: impl Into<Option<Arc<rustls::ClientConfig>>>,
     ) -> ClientConfig {
         ClientConfig {
             seeds: seeds.into_iter().map(Into::into).collect(),
-            tls,
+            tls: tls.into(),
             server_name: None,
             connect_timeout: Duration::from_secs(1),
             refresh_every: Duration::from_secs(5),

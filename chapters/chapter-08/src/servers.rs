@@ -129,6 +129,13 @@ impl Servers {
         {
             return Ok(known.channel.clone());
         }
+        let Some(tls) = &self.config.tls else {
+            let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .map_err(|error| Error::InvalidConfig(format!("{addr:?}: {error}")))?;
+            return Ok(endpoint
+                .connect_timeout(self.config.connect_timeout)
+                .connect_lazy());
+        };
         let server_name = match &self.config.server_name {
             Some(name) => name.clone(),
             None => chapter_07::network::host_of(addr)
@@ -137,7 +144,7 @@ impl Servers {
         };
         Ok(chapter_03::client::lazy_tls_channel(
             addr,
-            Arc::clone(&self.config.tls),
+            Arc::clone(tls),
             &server_name,
             self.config.connect_timeout,
         )?)
@@ -210,6 +217,7 @@ impl Servers {
                         id: addr.clone(),
                         rpc_addr: addr.clone(),
                         is_leader: true,
+                        ..Server::default()
                     }])?;
                     return Ok(());
                 }
@@ -358,9 +366,9 @@ impl Servers {
         {
             known.servers.push(Known1 {
                 server: Server {
-                    id: String::new(),
                     rpc_addr: addr.to_string(),
                     is_leader: true,
+                    ..Server::default()
                 },
                 channel,
                 passed_over_until: None,

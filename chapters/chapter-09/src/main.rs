@@ -1,4 +1,7 @@
 //! `proglog`: the commit log server, a cluster of one or of many, and its
-//! client. All of it is in the library, so that tests run exactly this.
+//! client. All of it is in the library ([`chapter_09::main`]), so that
+//! tests run exactly this.
 
-fn main() {}
+fn main() -> std::process::ExitCode {
+    chapter_09::main()
+}

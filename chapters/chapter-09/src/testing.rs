@@ -1,0 +1,1 @@
+//! Clusters of real `proglog` processes, for tests (feature `testing`).
