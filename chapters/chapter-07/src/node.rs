@@ -34,9 +34,11 @@ use crate::service::ReplicatedLog;
 use crate::state_machine::StateMachine;
 use crate::types::{Node, NodeId, Raft};
 
+// ANCHOR: leave_timeout
 /// How long a leaving leader waits for a membership change under way to
 /// finish before it removes itself.
 pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
+// ANCHOR_END: leave_timeout
 
 // ANCHOR: replicate_action
 /// The ACL action of the Raft service's methods, granted to the servers'
@@ -347,6 +349,7 @@ impl ClusterNode {
     }
 
     // ANCHOR: serve
+    // ANCHOR: serve_a
     /// Serves both services on `listener` over mutual TLS, with chapter 5's
     /// log line and metrics for every call, and the ACL of [`routes`] in
     /// front, until `shutdown` completes; then ends the open
@@ -369,6 +372,8 @@ impl ClusterNode {
             .layer(chapter_02::status::CodecErrorLayer)
             .add_service(self.service.clone().into_server())
             .add_service(self.raft_service.clone().into_server());
+        // ANCHOR_END: serve_a
+        // ANCHOR: serve_b
         let incoming = chapter_03::tls_incoming(listener, tls);
         let (drain_now, drain) = tokio::sync::oneshot::channel::<()>();
         let server = router.serve_with_incoming_shutdown(incoming, async {
@@ -388,9 +393,11 @@ impl ClusterNode {
         }
         Ok(())
     }
+    // ANCHOR_END: serve_b
     // ANCHOR_END: serve
 
     // ANCHOR: stop
+    // ANCHOR: leave
     /// Leaves the cluster for good: if this node leads, it first removes
     /// itself from the voters (another leader is elected); then it tells
     /// gossip it is leaving, so that the leader removes it, and stops.
@@ -407,7 +414,9 @@ impl ClusterNode {
         self.stop().await;
         Ok(())
     }
+    // ANCHOR_END: leave
 
+    // ANCHOR: remove_myself
     /// Removes this leader from the voters. A membership change may be
     /// under way (admission's, say): Raft allows one at a time, so this
     /// waits its turn, for up to [`LEAVE_TIMEOUT`].
@@ -436,7 +445,9 @@ impl ClusterNode {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    // ANCHOR_END: remove_myself
 
+    // ANCHOR: stop_only
     /// Stops the node without leaving the cluster (it is still a voter: a
     /// restart, or an operator, decides what happens next). Gossip stops at
     /// once, so the others see it fail.
@@ -447,6 +458,7 @@ impl ClusterNode {
             tracing::warn!(%error, "Raft did not shut down cleanly");
         }
     }
+    // ANCHOR_END: stop_only
     // ANCHOR_END: stop
 }
 
