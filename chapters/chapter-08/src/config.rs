@@ -33,7 +33,9 @@ pub struct ClientConfig {
     /// When to give up.
     pub retry: RetryPolicy,
 }
+// ANCHOR_END: config
 
+// ANCHOR: retry_policy
 /// How hard a call tries before it reports failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -63,8 +65,9 @@ impl Default for RetryPolicy {
         }
     }
 }
-// ANCHOR_END: config
+// ANCHOR_END: retry_policy
 
+// ANCHOR: new
 impl ClientConfig {
     /// A client of the cluster that `seeds` belong to, with the defaults.
     pub fn new(
@@ -82,7 +85,9 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
         }
     }
+    // ANCHOR_END: new
 
+    // ANCHOR: validate
     /// Refuses a configuration that cannot work.
     ///
     /// # Errors
@@ -107,4 +112,5 @@ impl ClientConfig {
         }
         Ok(())
     }
+    // ANCHOR_END: validate
 }

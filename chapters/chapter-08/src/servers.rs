@@ -119,6 +119,7 @@ impl Servers {
             .collect()
     }
 
+    // ANCHOR: channel_to
     /// The channel to `addr`: the one already open, or a new one.
     fn channel_to(&self, addr: &str) -> Result<Channel> {
         if let Some(known) = self
@@ -142,8 +143,10 @@ impl Servers {
             self.config.connect_timeout,
         )?)
     }
+    // ANCHOR_END: channel_to
 
     // ANCHOR: refresh
+    // ANCHOR: refresh_calls
     /// Asks for the list of servers: the known ones first (the leader
     /// first, those that just failed last), then the seeds; the first
     /// answer wins.
@@ -168,7 +171,9 @@ impl Servers {
         }
         self.refresh_now().await
     }
+    // ANCHOR_END: refresh_calls
 
+    // ANCHOR: candidates
     async fn refresh_now(&self) -> Result<()> {
         let mut candidates: Vec<String> = {
             let known = self.known();
@@ -191,6 +196,8 @@ impl Servers {
                 candidates.push(seed.clone());
             }
         }
+        // ANCHOR_END: candidates
+        // ANCHOR: ask
         let mut tried = Vec::new();
         let mut last = String::from("no address to try");
         let patience = self.config.connect_timeout * 2;
@@ -228,7 +235,9 @@ impl Servers {
         }
         Err(Error::NoServer { tried, last })
     }
+    // ANCHOR_END: ask
 
+    // ANCHOR: replace
     /// Makes `servers` the list, keeping the channels (and the marks) of the
     /// servers already known.
     fn replace(&self, servers: Vec<Server>) -> Result<()> {
@@ -251,9 +260,11 @@ impl Servers {
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
+    // ANCHOR_END: replace
     // ANCHOR_END: refresh
 
     // ANCHOR: pick
+    // ANCHOR: writer
     /// The leader, if one is known.
     pub fn leader(&self) -> Option<Pick> {
         let generation = self.generation();
@@ -292,7 +303,9 @@ impl Servers {
         known.next_read = chosen + 1;
         Some(pick(&known.servers[chosen], generation))
     }
+    // ANCHOR_END: writer
 
+    // ANCHOR: reader
     /// The server for the next read: the next follower that is up, round
     /// robin; the leader if no follower is; any server if none is up.
     pub fn reader(&self) -> Option<Pick> {
@@ -315,8 +328,10 @@ impl Servers {
         known.next_read = chosen + 1;
         Some(pick(&known.servers[chosen], generation))
     }
+    // ANCHOR_END: reader
     // ANCHOR_END: pick
 
+    // ANCHOR: pass_over
     /// The server at `addr` failed a call: passed over for reads for a
     /// while.
     pub fn pass_over(&self, addr: &str) {
@@ -339,7 +354,9 @@ impl Servers {
                 && known.passed_over_until.is_some_and(|until| until > now)
         })
     }
+    // ANCHOR_END: pass_over
 
+    // ANCHOR: leader_is
     /// A server said the leader is at `addr`: believe it until the next
     /// refresh says otherwise.
     ///
@@ -368,8 +385,10 @@ impl Servers {
         }
         Ok(())
     }
+    // ANCHOR_END: leader_is
 }
 
+// ANCHOR: pick_fn
 fn pick(known: &Known1, generation: u64) -> Pick {
     Pick {
         addr: known.server.rpc_addr.clone(),
@@ -378,3 +397,4 @@ fn pick(known: &Known1, generation: u64) -> Pick {
         generation,
     }
 }
+// ANCHOR_END: pick_fn
