@@ -55,7 +55,9 @@ pub struct RaftTiming {
     /// AppendEntries call may take.
     pub heartbeat: Duration,
     /// A follower that hears nothing calls an election after a random time
-    /// between these two.
+    /// between these two (drawn once per node), counted from the end of the
+    /// leader's lease, which openraft makes `election_max` long: so 600 to
+    /// 800 ms after the last heartbeat with the defaults.
     pub election_min: Duration,
     /// See `election_min`.
     pub election_max: Duration,
@@ -63,7 +65,8 @@ pub struct RaftTiming {
 
 impl Default for RaftTiming {
     /// For a LAN: heartbeats every 50 ms, elections after 200-400 ms of
-    /// silence (a new leader in well under a second after a crash).
+    /// silence once the leader's 400 ms lease is over (a new leader in
+    /// under a second after a crash).
     fn default() -> Self {
         RaftTiming {
             heartbeat: Duration::from_millis(50),
