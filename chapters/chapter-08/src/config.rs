@@ -22,7 +22,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// How often the list of servers is asked for again, failures or not.
     pub refresh_every: Duration,
-    /// How long a server that failed is passed over for reads.
+    /// How long a server that failed a call is passed over: by reads, and
+    /// by writes while it is the leader (another server is asked who leads).
     pub pass_over_for: Duration,
     /// How many records a [`produce_stream`](crate::Client::produce_stream)
     /// keeps in flight (sent, not yet acknowledged): a cluster answers

@@ -22,8 +22,9 @@
 //! when first used and again after it breaks), kept from one refresh to
 //! the next, so that every call to a server shares one connection.
 //! tonic's own balancer (`Channel::balance_channel`) spreads calls over a
-//! set of endpoints, but by load, for every method alike, and without
-//! saying where a call went; a produce must go to one server, and a
+//! set of endpoints, but for every method alike (power of two choices by
+//! load, and tonic's connections report no load: in effect at random),
+//! and without saying where a call went; a produce must go to one server, and a
 //! stream that breaks must know which server to pass over. So the choice
 //! is ours, and it is a few lines.
 
