@@ -30,7 +30,9 @@ pub async fn connect(args: &ClientArgs) -> anyhow::Result<LogClient<Channel>> {
             .map_err(|error| unreachable_server(args.addr, &error)),
     }
 }
+// ANCHOR_END: connect_fn
 
+// ANCHOR: client_tls
 /// The TLS configuration `args` ask for: `None` with `--insecure`; the
 /// development CA and `root` certificate with `--dev`; else the files
 /// given.
@@ -61,7 +63,7 @@ pub fn client_tls(args: &ClientArgs) -> anyhow::Result<Option<Arc<rustls::Client
     let key = setting("tls-key", &args.tls_key, dev_file("root-client-key.pem"))?;
     Ok(Some(chapter_03::client_config(&ca, Some((&cert, &key)))?))
 }
-// ANCHOR_END: connect_fn
+// ANCHOR_END: client_tls
 
 // ANCHOR: unreachable_server
 /// A failed connection as one line that says where, and what to check: a

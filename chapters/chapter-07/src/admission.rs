@@ -218,6 +218,7 @@ impl Admission {
 }
 
 // ANCHOR: check
+// ANCHOR: check_a
 /// Checks `member`, which gossip says is node `id`, over mutual TLS with
 /// `peer_tls`: its certificate is our CA's, for the address it claims, and
 /// it says it is that node, of `cluster_id`. (Admission does this before
@@ -236,6 +237,8 @@ pub async fn check_member(
         rpc_addr: member.rpc_addr.clone(),
         reason,
     };
+    // ANCHOR_END: check_a
+    // ANCHOR: check_b
     let channel = peer_channel(&member.rpc_addr, peer_tls)
         .map_err(|error| not_admitted(error.to_string()))?;
     let answer = tokio::time::timeout(
@@ -263,4 +266,5 @@ pub async fn check_member(
     }
     Ok(())
 }
+// ANCHOR_END: check_b
 // ANCHOR_END: check

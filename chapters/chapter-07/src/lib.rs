@@ -16,7 +16,7 @@
 //!   its newest entries kept decoded in memory ([`recent`]).
 //! * [`producers`] and [`state_machine`]: applying committed entries to a
 //!   second chapter 1 log, the one clients read ([`StateMachine`]), with
-//!   idempotent produce; [`snapshot`] is its snapshot file.
+//!   idempotent produce; the private `snapshot` module is its snapshot file.
 //! * [`network`] and [`raft_service`]: Raft's messages between servers, as
 //!   a second gRPC service on the same port, over mutual TLS.
 //! * [`service`]: the Log service, replicated ([`ReplicatedLog`]); and

@@ -38,9 +38,11 @@ use crate::types::{Node, NodeId, Raft};
 /// that its id is free.
 pub const ID_CHECK_TIME: Duration = Duration::from_secs(3);
 
+// ANCHOR: leave_timeout
 /// How long a leaving leader waits for a membership change under way to
 /// finish before it removes itself.
 pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
+// ANCHOR_END: leave_timeout
 
 // ANCHOR: replicate_action
 /// The ACL action of the Raft service's methods, granted to the servers'
@@ -57,7 +59,9 @@ pub struct RaftTiming {
     /// AppendEntries call may take.
     pub heartbeat: Duration,
     /// A follower that hears nothing calls an election after a random time
-    /// between these two.
+    /// between these two (drawn once per node), counted from the end of the
+    /// leader's lease, which openraft makes `election_max` long: so 600 to
+    /// 800 ms after the last heartbeat with the defaults.
     pub election_min: Duration,
     /// See `election_min`.
     pub election_max: Duration,
@@ -65,7 +69,8 @@ pub struct RaftTiming {
 
 impl Default for RaftTiming {
     /// For a LAN: heartbeats every 50 ms, elections after 200-400 ms of
-    /// silence (a new leader in well under a second after a crash).
+    /// silence once the leader's 400 ms lease is over (a new leader in
+    /// under a second after a crash).
     fn default() -> Self {
         RaftTiming {
             heartbeat: Duration::from_millis(50),
@@ -312,6 +317,8 @@ impl ClusterNode {
             membership.local().gossip_addr.to_string(),
             membership.subscribe(),
         ));
+        // ANCHOR_END: start_c
+        // ANCHOR: start_d
         if let Some(expect) = config.bootstrap_expect {
             tokio::spawn(crate::bootstrap::form_when_complete(
                 raft.clone(),
@@ -341,7 +348,7 @@ impl ClusterNode {
             admission,
         })
     }
-    // ANCHOR_END: start_c
+    // ANCHOR_END: start_d
     // ANCHOR_END: start
 
     /// The node's Raft id.
@@ -380,6 +387,7 @@ impl ClusterNode {
     }
 
     // ANCHOR: serve
+    // ANCHOR: serve_a
     /// Serves both services on `listener` over mutual TLS, with chapter 5's
     /// log line and metrics for every call, and the ACL of [`routes`] in
     /// front, until `shutdown` completes; then ends the open
@@ -402,6 +410,8 @@ impl ClusterNode {
             .layer(chapter_02::status::CodecErrorLayer)
             .add_service(self.service.clone().into_server())
             .add_service(self.raft_service.clone().into_server());
+        // ANCHOR_END: serve_a
+        // ANCHOR: serve_b
         let incoming = chapter_03::tls_incoming(listener, tls);
         let (drain_now, drain) = tokio::sync::oneshot::channel::<()>();
         let server = router.serve_with_incoming_shutdown(incoming, async {
@@ -421,9 +431,11 @@ impl ClusterNode {
         }
         Ok(())
     }
+    // ANCHOR_END: serve_b
     // ANCHOR_END: serve
 
     // ANCHOR: stop
+    // ANCHOR: leave
     /// Leaves the cluster for good: if this node leads, it first removes
     /// itself from the voters (another leader is elected); then it tells
     /// gossip it is leaving, so that the leader removes it, and stops.
@@ -440,7 +452,9 @@ impl ClusterNode {
         self.stop().await;
         Ok(())
     }
+    // ANCHOR_END: leave
 
+    // ANCHOR: remove_myself
     /// Removes this leader from the voters. A membership change may be
     /// under way (admission's, say): Raft allows one at a time, so this
     /// waits its turn, for up to [`LEAVE_TIMEOUT`].
@@ -469,7 +483,9 @@ impl ClusterNode {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    // ANCHOR_END: remove_myself
 
+    // ANCHOR: stop_only
     /// Stops the node without leaving the cluster (it is still a voter: a
     /// restart, or an operator, decides what happens next). Gossip stops at
     /// once, so the others see it fail.
@@ -480,6 +496,7 @@ impl ClusterNode {
             tracing::warn!(%error, "Raft did not shut down cleanly");
         }
     }
+    // ANCHOR_END: stop_only
     // ANCHOR_END: stop
 }
 

@@ -112,7 +112,9 @@ impl Producers {
             }),
         }
     }
+    // ANCHOR_END: check
 
+    // ANCHOR: record
     /// Remembers that `producer`'s record (one [`check`](Self::check) found
     /// new) was appended at `offset`.
     pub fn record(&mut self, producer: Producer, offset: u64) {
@@ -151,7 +153,7 @@ impl Producers {
             self.forget_the_quietest();
         }
     }
-    // ANCHOR_END: check
+    // ANCHOR_END: record
 
     /// How many producers are remembered.
     pub fn len(&self) -> usize {
@@ -184,6 +186,7 @@ mod tests {
     }
 
     // ANCHOR: test
+    // ANCHOR: test_a
     // A new sequence is new; a repeated one gets the offset of its first
     // append, whatever came after it; one from before the window cannot be
     // told.
@@ -218,7 +221,9 @@ mod tests {
             Some(Outcome::Duplicate(103))
         );
     }
+    // ANCHOR_END: test_a
 
+    // ANCHOR: test_b
     // A batch is one run, however long; an interleaving producer starts
     // new runs.
     #[test]
@@ -254,6 +259,7 @@ mod tests {
         assert_eq!(producers.check(producer(7, 3)), Some(Outcome::Duplicate(1)));
     }
 
+    // ANCHOR_END: test_b
     // ANCHOR_END: test
 
     // Past MAX_RUNS, the producer heard from longest ago is forgotten.

@@ -425,6 +425,9 @@ impl TestCluster {
         self.nodes.iter().filter(|node| node.is_running())
     }
 
+    // ANCHOR_END: cluster_b
+
+    // ANCHOR: wait_for_servers
     /// The servers as a running node reports them (`GetServers`), waiting
     /// (up to `within`) until `ready` accepts them.
     pub async fn wait_for_servers(
@@ -451,7 +454,7 @@ impl TestCluster {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    // ANCHOR_END: cluster_b
+    // ANCHOR_END: wait_for_servers
 
     // ANCHOR: cluster_c
     /// Waits until `count` voters are listed and one of them leads.
@@ -494,6 +497,9 @@ impl TestCluster {
         }
     }
 
+    // ANCHOR_END: cluster_c
+
+    // ANCHOR: cluster_d
     /// The index (in `nodes`) of the leader, once a running node leads.
     pub async fn leader(&self, within: Duration) -> usize {
         let running: Vec<String> = self
@@ -515,7 +521,7 @@ impl TestCluster {
         (leader - 1) as usize
     }
 }
-// ANCHOR_END: cluster_c
+// ANCHOR_END: cluster_d
 // ANCHOR_END: cluster
 
 /// Every record node `node` holds, from offset 0, read with `Consume`.

@@ -231,7 +231,9 @@ async fn a_resent_producer_sequence_is_appended_once() {
         3,
         "in the window"
     );
+    // ANCHOR_END: idempotent_b
 
+    // ANCHOR: idempotent_c
     let last = 3 + more;
     for node in &cluster.nodes {
         assert_eq!(record_at(node, last, SETTLE).await, b"more");
@@ -254,7 +256,7 @@ async fn a_resent_producer_sequence_is_appended_once() {
         }
     }
 }
-// ANCHOR_END: idempotent_b
+// ANCHOR_END: idempotent_c
 // ANCHOR_END: idempotent
 
 // ANCHOR: steady_producer

@@ -52,6 +52,7 @@ fn config_for(cluster: &TestCluster) -> ClientConfig {
 }
 
 // ANCHOR: reads
+// ANCHOR: read_rate
 /// Records per second, `READERS` tasks reading `READS` records in all with
 /// `read(offset)`.
 async fn read_rate<F, Fut>(read: F) -> f64
@@ -75,7 +76,9 @@ where
     }
     READS as f64 / started.elapsed().as_secs_f64()
 }
+// ANCHOR_END: read_rate
 
+// ANCHOR: reads_a
 async fn reads(rounds: usize) {
     if rounds == 0 {
         return;
@@ -89,7 +92,9 @@ async fn reads(rounds: usize) {
     let follower = &cluster.nodes[(leader + 1) % 3];
     wait_for_records(follower, 1, SETTLE).await;
     let one = lazy_client_of(follower.spec.rpc_addr, "root");
+    // ANCHOR_END: reads_a
 
+    // ANCHOR: reads_b
     let (mut spread_rates, mut one_rates) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
         let client = client.clone();
@@ -124,9 +129,11 @@ async fn reads(rounds: usize) {
         "records/s",
     );
 }
+// ANCHOR_END: reads_b
 // ANCHOR_END: reads
 
 // ANCHOR: stalls
+// ANCHOR: stalls_a
 async fn stalls(kills: usize) {
     if kills == 0 {
         return;
@@ -152,6 +159,8 @@ async fn stalls(kills: usize) {
         })
     };
     let mut gaps = Vec::new();
+    // ANCHOR_END: stalls_a
+    // ANCHOR: stalls_b
     for kill in 1..=kills {
         let leader = cluster.agreed_leader(SETTLE).await;
         let before = acks.lock().await.len();
@@ -189,6 +198,8 @@ async fn stalls(kills: usize) {
             leader + 1
         );
         gaps.push(gap.as_secs_f64() * 1000.0);
+        // ANCHOR_END: stalls_b
+        // ANCHOR: stalls_c
         // Back, and caught up, before the next kill (a kill while it is
         // still behind is a second fault at once).
         cluster.nodes[leader].restart();
@@ -208,4 +219,5 @@ async fn stalls(kills: usize) {
          median {median:.0} ms [{low:.0}–{high:.0} ms]"
     );
 }
+// ANCHOR_END: stalls_c
 // ANCHOR_END: stalls

@@ -73,6 +73,7 @@ impl Client {
         self.producer_id
     }
 
+    // ANCHOR: requests
     /// The sequence number of the next record.
     pub(crate) fn take_sequence(&self) -> u64 {
         self.next_sequence.fetch_add(1, Ordering::Relaxed)
@@ -89,7 +90,9 @@ impl Client {
             sequence,
         }
     }
+    // ANCHOR_END: requests
 
+    // ANCHOR: writer
     /// Where the next write goes ([`Servers::writer`]), asking for the list
     /// again if no leader is known.
     pub(crate) async fn writer(&self) -> Result<Option<Pick>> {
@@ -101,6 +104,7 @@ impl Client {
             .await?;
         Ok(self.servers.writer())
     }
+    // ANCHOR_END: writer
 
     /// After `pick` failed a call with `status`, a failure worth a retry:
     /// pass the server over if it did not answer, and ask for the list
@@ -190,6 +194,7 @@ impl Client {
     // ANCHOR_END: after_failed_write
 
     // ANCHOR: consume
+    // ANCHOR: consume_a
     /// The record at `offset`, read from a follower (round robin). A
     /// follower a little behind may not have it yet: then the leader,
     /// which has every acknowledged record, is asked before the client
@@ -213,6 +218,8 @@ impl Client {
                 Ok(response) => return record_of(response.into_inner().record),
                 Err(status) => status,
             };
+            // ANCHOR_END: consume_a
+            // ANCHOR: consume_b
             if status.code() == Code::OutOfRange
                 && !reader.is_leader
                 && let Some(mut leader) = self.servers.leader()
@@ -234,6 +241,7 @@ impl Client {
             }
         }
     }
+    // ANCHOR_END: consume_b
     // ANCHOR_END: consume
 }
 
@@ -242,6 +250,7 @@ pub(crate) fn record_of(record: Option<Record>) -> Result<Record> {
     record.ok_or_else(|| Error::Refused(Status::internal("the server answered without a record")))
 }
 
+// ANCHOR: timer
 /// Asks for the list of servers every `every`, until the client is gone.
 async fn refresh_on_a_timer(servers: Weak<Servers>, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
@@ -256,10 +265,13 @@ async fn refresh_on_a_timer(servers: Weak<Servers>, every: std::time::Duration) 
         }
     }
 }
+// ANCHOR_END: timer
 
+// ANCHOR: producer_id
 /// A random, non-zero producer id (zero means "no producer").
 fn random_producer_id() -> u64 {
     // std's RandomState is seeded from the operating system's randomness.
     let id = RandomState::new().hash_one(std::process::id());
     id.max(1)
 }
+// ANCHOR_END: producer_id

@@ -23,7 +23,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// How often the list of servers is asked for again, failures or not.
     pub refresh_every: Duration,
-    /// How long a server that failed is passed over for reads.
+    /// How long a server that failed a call is passed over: by reads, and
+    /// by writes while it is the leader (another server is asked who leads).
     pub pass_over_for: Duration,
     /// How many records a [`produce_stream`](crate::Client::produce_stream)
     /// keeps in flight (sent, not yet acknowledged): a cluster answers
@@ -34,7 +35,9 @@ pub struct ClientConfig {
     /// When to give up.
     pub retry: RetryPolicy,
 }
+// ANCHOR_END: config
 
+// ANCHOR: retry_policy
 /// How hard a call tries before it reports failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -64,8 +67,9 @@ impl Default for RetryPolicy {
         }
     }
 }
-// ANCHOR_END: config
+// ANCHOR_END: retry_policy
 
+// ANCHOR: new
 impl ClientConfig {
     /// A client of the cluster that `seeds` belong to, with the defaults.
     pub fn new(
@@ -83,7 +87,9 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
         }
     }
+    // ANCHOR_END: new
 
+    // ANCHOR: validate
     /// Refuses a configuration that cannot work.
     ///
     /// # Errors
@@ -108,4 +114,5 @@ impl ClientConfig {
         }
         Ok(())
     }
+    // ANCHOR_END: validate
 }

@@ -17,6 +17,7 @@ use crate::retry::{Attempts, Next, next_after};
 
 impl Client {
     // ANCHOR: consume_stream
+    // ANCHOR: consume_stream_a
     /// Every record from `offset` on, and the new ones as they are
     /// appended, read from a follower (round robin); resumed on another
     /// server from the next offset when the stream breaks. The stream ends
@@ -45,6 +46,8 @@ impl Client {
                 }
                 continue;
             };
+            // ANCHOR_END: consume_stream_a
+            // ANCHOR: consume_stream_b
             let status = match reader
                 .client
                 .consume_stream(ConsumeRequest { offset: next })
@@ -78,6 +81,8 @@ impl Client {
                     }
                 }
             };
+            // ANCHOR_END: consume_stream_b
+            // ANCHOR: consume_stream_c
             let retried = match next_after(&status) {
                 Next::Retry | Next::Redirect(_) => {
                     self.after_failure(&reader, &status).await;
@@ -91,5 +96,6 @@ impl Client {
             }
         }
     }
+    // ANCHOR_END: consume_stream_c
     // ANCHOR_END: consume_stream
 }

@@ -87,6 +87,7 @@ impl Client {
     // ANCHOR_END: stream_to_leader
 
     // ANCHOR: one_stream
+    // ANCHOR: one_stream_a
     /// One `ProduceStream` to the leader: sends the unacknowledged records
     /// again, then the next values, while it passes on the offsets; until
     /// every value is acknowledged, or the stream breaks.
@@ -124,6 +125,8 @@ impl Client {
                 return Broke::With(Box::new(status), Some((leader.addr, leader.generation)));
             }
         };
+        // ANCHOR_END: one_stream_a
+        // ANCHOR: one_stream_b
         loop {
             tokio::select! {
                 biased;
@@ -161,9 +164,11 @@ impl Client {
             }
         }
     }
+    // ANCHOR_END: one_stream_b
     // ANCHOR_END: one_stream
 }
 
+// ANCHOR: broke
 /// How one stream ended.
 enum Broke {
     /// Every value acknowledged (or the caller gone).
@@ -172,3 +177,4 @@ enum Broke {
     /// generation when it was picked), if one was picked.
     With(Box<Status>, Option<(String, u64)>),
 }
+// ANCHOR_END: broke

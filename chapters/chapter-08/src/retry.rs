@@ -63,6 +63,7 @@ pub fn next_after(status: &Status) -> Next {
 // ANCHOR_END: next
 
 // ANCHOR: attempts
+// ANCHOR: attempts_a
 /// Counts the attempts of one call against a [`RetryPolicy`], and waits
 /// between them, longer each time.
 #[derive(Debug)]
@@ -87,7 +88,9 @@ impl Attempts {
         self.started = Instant::now();
         self.failures = 0;
     }
+    // ANCHOR_END: attempts_a
 
+    // ANCHOR: failed
     /// Counts a failed attempt (`last`) and waits before the next; or
     /// gives up, if the policy's attempts or time are spent.
     ///
@@ -112,7 +115,9 @@ impl Attempts {
         tokio::time::sleep(backoff).await;
         Ok(())
     }
+    // ANCHOR_END: failed
 
+    // ANCHOR: redirected
     /// Counts a redirect, which is followed at once; it is an attempt all
     /// the same (two servers that name each other must not loop forever).
     ///
@@ -131,13 +136,16 @@ impl Attempts {
         }
         Ok(())
     }
+    // ANCHOR_END: redirected
 }
 // ANCHOR_END: attempts
 
+// ANCHOR: no_leader_known
 /// The status a call "fails" with when no leader is known yet.
 pub fn no_leader_known() -> Status {
     Status::unavailable("no leader is known yet (an election may be under way)")
 }
+// ANCHOR_END: no_leader_known
 
 #[cfg(test)]
 mod tests {
@@ -145,6 +153,7 @@ mod tests {
 
     use super::*;
 
+    // ANCHOR: test_next
     // Only a retry can tell: what might work again is retried, what would
     // fail again is not.
     #[test]
@@ -170,7 +179,9 @@ mod tests {
             Next::Redirect("127.0.0.1:9".into())
         );
     }
+    // ANCHOR_END: test_next
 
+    // ANCHOR: test_attempts
     // The pauses double, and the policy's time or attempts run out.
     #[tokio::test(start_paused = true)]
     async fn gives_up_when_the_policy_is_spent() {
@@ -195,4 +206,5 @@ mod tests {
             "{gave_up}"
         );
     }
+    // ANCHOR_END: test_attempts
 }

@@ -22,8 +22,9 @@
 //! when first used and again after it breaks), kept from one refresh to
 //! the next, so that every call to a server shares one connection.
 //! tonic's own balancer (`Channel::balance_channel`) spreads calls over a
-//! set of endpoints, but by load, for every method alike, and without
-//! saying where a call went; a produce must go to one server, and a
+//! set of endpoints, but for every method alike (power of two choices by
+//! load, and tonic's connections report no load: in effect at random),
+//! and without saying where a call went; a produce must go to one server, and a
 //! stream that breaks must know which server to pass over. So the choice
 //! is ours, and it is a few lines.
 
@@ -119,6 +120,7 @@ impl Servers {
             .collect()
     }
 
+    // ANCHOR: channel_to
     /// The channel to `addr`: the one already open, or a new one.
     fn channel_to(&self, addr: &str) -> Result<Channel> {
         if let Some(known) = self
@@ -149,8 +151,10 @@ impl Servers {
             self.config.connect_timeout,
         )?)
     }
+    // ANCHOR_END: channel_to
 
     // ANCHOR: refresh
+    // ANCHOR: refresh_calls
     /// Asks for the list of servers: the known ones first (the leader
     /// first, those that just failed last), then the seeds; the first
     /// answer wins.
@@ -175,7 +179,9 @@ impl Servers {
         }
         self.refresh_now().await
     }
+    // ANCHOR_END: refresh_calls
 
+    // ANCHOR: candidates
     async fn refresh_now(&self) -> Result<()> {
         let mut candidates: Vec<String> = {
             let known = self.known();
@@ -198,6 +204,8 @@ impl Servers {
                 candidates.push(seed.clone());
             }
         }
+        // ANCHOR_END: candidates
+        // ANCHOR: ask
         let mut tried = Vec::new();
         let mut last = String::from("no address to try");
         let patience = self.config.connect_timeout * 2;
@@ -236,7 +244,9 @@ impl Servers {
         }
         Err(Error::NoServer { tried, last })
     }
+    // ANCHOR_END: ask
 
+    // ANCHOR: replace
     /// Makes `servers` the list, keeping the channels (and the marks) of the
     /// servers already known.
     fn replace(&self, servers: Vec<Server>) -> Result<()> {
@@ -259,9 +269,11 @@ impl Servers {
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
+    // ANCHOR_END: replace
     // ANCHOR_END: refresh
 
     // ANCHOR: pick
+    // ANCHOR: writer
     /// The leader, if one is known.
     pub fn leader(&self) -> Option<Pick> {
         let generation = self.generation();
@@ -300,7 +312,9 @@ impl Servers {
         known.next_read = chosen + 1;
         Some(pick(&known.servers[chosen], generation))
     }
+    // ANCHOR_END: writer
 
+    // ANCHOR: reader
     /// The server for the next read: the next follower that is up, round
     /// robin; the leader if no follower is; any server if none is up.
     pub fn reader(&self) -> Option<Pick> {
@@ -323,8 +337,10 @@ impl Servers {
         known.next_read = chosen + 1;
         Some(pick(&known.servers[chosen], generation))
     }
+    // ANCHOR_END: reader
     // ANCHOR_END: pick
 
+    // ANCHOR: pass_over
     /// The server at `addr` failed a call: passed over for reads for a
     /// while.
     pub fn pass_over(&self, addr: &str) {
@@ -347,7 +363,9 @@ impl Servers {
                 && known.passed_over_until.is_some_and(|until| until > now)
         })
     }
+    // ANCHOR_END: pass_over
 
+    // ANCHOR: leader_is
     /// A server said the leader is at `addr`: believe it until the next
     /// refresh says otherwise.
     ///
@@ -376,8 +394,10 @@ impl Servers {
         }
         Ok(())
     }
+    // ANCHOR_END: leader_is
 }
 
+// ANCHOR: pick_fn
 fn pick(known: &Known1, generation: u64) -> Pick {
     Pick {
         addr: known.server.rpc_addr.clone(),
@@ -386,3 +406,4 @@ fn pick(known: &Known1, generation: u64) -> Pick {
         generation,
     }
 }
+// ANCHOR_END: pick_fn

@@ -23,6 +23,7 @@ use chapter_07::testing::{TestCluster, client_tls, records_of, run_tests, stream
 use chapter_08::{Client, ClientConfig, Error};
 use futures_util::StreamExt;
 
+// ANCHOR: main
 fn main() {
     run_tests(process_tests![
         produces_go_to_the_leader_and_consumes_to_the_followers,
@@ -32,9 +33,11 @@ fn main() {
         what_a_retry_cannot_fix_fails_at_once,
     ]);
 }
+// ANCHOR_END: main
 
 const SETTLE: Duration = Duration::from_secs(30);
 
+// ANCHOR: helpers
 fn config_for(cluster: &TestCluster) -> ClientConfig {
     ClientConfig::new(cluster.seeds(), client_tls("root"))
 }
@@ -51,8 +54,10 @@ fn per_node(cluster: &TestCluster, series: &str) -> HashMap<u64, f64> {
         })
         .collect()
 }
+// ANCHOR_END: helpers
 
 // ANCHOR: routing
+// ANCHOR: routing_a
 async fn produces_go_to_the_leader_and_consumes_to_the_followers() {
     let cluster = TestCluster::start(3, |_| {}).await;
     let leader = cluster.nodes[cluster.leader(SETTLE).await].spec.id;
@@ -70,7 +75,9 @@ async fn produces_go_to_the_leader_and_consumes_to_the_followers() {
             );
         }
     }
+    // ANCHOR_END: routing_a
 
+    // ANCHOR: routing_b
     let produces = per_node(
         &cluster,
         r#"proglog_rpcs_total{method="Produce",code="OK"}"#,
@@ -95,9 +102,11 @@ async fn produces_go_to_the_leader_and_consumes_to_the_followers() {
         );
     }
 }
+// ANCHOR_END: routing_b
 // ANCHOR_END: routing
 
 // ANCHOR: failover
+// ANCHOR: failover_a
 async fn kill_9_of_the_leader_mid_stream_loses_and_repeats_nothing() {
     const RECORDS: usize = 10_000;
     let mut cluster = TestCluster::start(3, |_| {}).await;
@@ -125,7 +134,9 @@ async fn kill_9_of_the_leader_mid_stream_loses_and_repeats_nothing() {
         "distinct, consecutive, in order"
     );
     assert_ne!(cluster.leader(SETTLE).await, old_leader);
+    // ANCHOR_END: failover_a
 
+    // ANCHOR: failover_b
     cluster.nodes[old_leader].restart();
     for node in &cluster.nodes {
         // Exactly RECORDS records: none twice.
@@ -140,6 +151,7 @@ async fn kill_9_of_the_leader_mid_stream_loses_and_repeats_nothing() {
         }
     }
 }
+// ANCHOR_END: failover_b
 // ANCHOR_END: failover
 
 // ANCHOR: consume_failover
