@@ -52,6 +52,7 @@ pub fn run_as_proglog_if_asked() {
 pub struct Binary {
     program: PathBuf,
     env: Vec<(String, String)>,
+    wrapper: Vec<String>,
 }
 
 impl Binary {
@@ -60,21 +61,39 @@ impl Binary {
         Binary {
             program: program.into(),
             env: Vec::new(),
+            wrapper: Vec::new(),
         }
     }
 
     /// This test executable, re-run as `proglog` (see [`run_as_proglog_if_asked`]).
     pub fn this_process() -> Binary {
         let program = std::env::current_exe().expect("the test executable's path");
-        Binary {
-            program,
-            env: vec![(RUN_AS_PROGLOG.to_string(), "1".to_string())],
-        }
+        Binary::at(program).with_env(RUN_AS_PROGLOG, "1")
+    }
+
+    /// The same, with `key=value` in its environment.
+    pub fn with_env(mut self, key: &str, value: &str) -> Binary {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// The same, started by a wrapper command that then runs it, such as
+    /// `setpriv --regid 3101 --clear-groups --`.
+    pub fn wrapped_in(mut self, wrapper: &[&str]) -> Binary {
+        self.wrapper = wrapper.iter().map(ToString::to_string).collect();
+        self
     }
 
     /// A command running the binary with `args`.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(&self.program);
+        let mut command = match self.wrapper.split_first() {
+            None => Command::new(&self.program),
+            Some((wrapper, wrapper_args)) => {
+                let mut command = Command::new(wrapper);
+                command.args(wrapper_args).arg(&self.program);
+                command
+            }
+        };
         command
             .args(args)
             .envs(self.env.iter().map(|(key, value)| (key, value)));

@@ -435,24 +435,8 @@ impl TestCluster {
         within: Duration,
         ready: impl Fn(&[chapter_02::api::v1::Server]) -> bool,
     ) -> Vec<chapter_02::api::v1::Server> {
-        let deadline = Instant::now() + within;
-        loop {
-            for node in self.running() {
-                // A server that cannot be reached (or not trusted) says nothing.
-                let mut client = lazy_client_of(node.spec.rpc_addr, "root");
-                if let Ok(response) = client.get_servers(GetServersRequest {}).await {
-                    let servers = response.into_inner().servers;
-                    if ready(&servers) {
-                        return servers;
-                    }
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the cluster did not settle within {within:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let addrs: Vec<SocketAddr> = self.running().map(|node| node.spec.rpc_addr).collect();
+        wait_for_servers_at(&addrs, within, ready).await
     }
     // ANCHOR_END: wait_for_servers
 
@@ -468,33 +452,11 @@ impl TestCluster {
     /// The index (in `nodes`) of the leader, once every running node names
     /// the same one (a node just restarted may still name an old leader).
     pub async fn agreed_leader(&self, within: Duration) -> usize {
-        let deadline = Instant::now() + within;
-        loop {
-            let mut named = Vec::new();
-            for node in self.running() {
-                let mut client = lazy_client_of(node.spec.rpc_addr, "root");
-                let leader = match client.get_servers(GetServersRequest {}).await {
-                    Ok(response) => response
-                        .into_inner()
-                        .servers
-                        .into_iter()
-                        .find(|server| server.is_leader),
-                    Err(_) => None,
-                };
-                named.push(leader.and_then(|server| server.id.parse::<u64>().ok()));
-            }
-            if let Some(Some(leader)) = named.first().copied()
-                && named.iter().all(|other| *other == Some(leader))
-                && self.nodes[(leader - 1) as usize].is_running()
-            {
-                return (leader - 1) as usize;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the servers did not agree on a leader within {within:?}: {named:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let running: Vec<(u64, SocketAddr)> = self
+            .running()
+            .map(|node| (node.spec.id, node.spec.rpc_addr))
+            .collect();
+        (agreed_leader_at(&running, within).await - 1) as usize
     }
 
     // ANCHOR_END: cluster_c
@@ -524,6 +486,81 @@ impl TestCluster {
 // ANCHOR_END: cluster_d
 // ANCHOR_END: cluster
 
+// ANCHOR: servers_at
+/// How long one `GetServers` may take before the server counts as silent
+/// (a server cut off by a partition never answers).
+const GET_SERVERS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The servers as they are listed by the server at `addr`, or `None` if
+/// it does not answer in time.
+pub async fn servers_at(addr: SocketAddr) -> Option<Vec<chapter_02::api::v1::Server>> {
+    let mut client = lazy_client_of(addr, "root");
+    match tokio::time::timeout(
+        GET_SERVERS_TIMEOUT,
+        client.get_servers(GetServersRequest {}),
+    )
+    .await
+    {
+        Ok(Ok(response)) => Some(response.into_inner().servers),
+        _ => None,
+    }
+}
+
+/// The servers as one of the servers at `addrs` reports them
+/// (`GetServers`), asking each in turn, and waiting (up to `within`) until
+/// `ready` accepts an answer. A server that cannot be reached, or does not
+/// answer, says nothing.
+pub async fn wait_for_servers_at(
+    addrs: &[SocketAddr],
+    within: Duration,
+    ready: impl Fn(&[chapter_02::api::v1::Server]) -> bool,
+) -> Vec<chapter_02::api::v1::Server> {
+    let deadline = Instant::now() + within;
+    loop {
+        for addr in addrs {
+            if let Some(servers) = servers_at(*addr).await
+                && ready(&servers)
+            {
+                return servers;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster did not settle within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+// ANCHOR_END: servers_at
+
+// ANCHOR: agreed_leader_at
+/// The id of the leader, once every one of `nodes` (id, gRPC address)
+/// names the same one, and it is one of them.
+pub async fn agreed_leader_at(nodes: &[(u64, SocketAddr)], within: Duration) -> u64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut named = Vec::new();
+        for (_, addr) in nodes {
+            let leader = servers_at(*addr)
+                .await
+                .and_then(|servers| servers.into_iter().find(|server| server.is_leader));
+            named.push(leader.and_then(|server| server.id.parse::<u64>().ok()));
+        }
+        if let Some(Some(leader)) = named.first().copied()
+            && named.iter().all(|other| *other == Some(leader))
+            && nodes.iter().any(|(id, _)| *id == leader)
+        {
+            return leader;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the servers did not agree on a leader within {within:?}: {named:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+// ANCHOR_END: agreed_leader_at
+
 /// Every record node `node` holds, from offset 0, read with `Consume`.
 pub async fn records_of(node: &NodeProcess) -> Vec<Vec<u8>> {
     let mut client = node.client().await;
@@ -546,8 +583,13 @@ pub async fn records_of(node: &NodeProcess) -> Vec<Vec<u8>> {
 /// (much faster than one `Consume` each), waiting (up to `within`) for
 /// them; and checks that there is no record after them.
 pub async fn stream_records(node: &NodeProcess, count: usize, within: Duration) -> Vec<Vec<u8>> {
+    stream_records_at(node.spec.rpc_addr, count, within).await
+}
+
+/// [`stream_records`] of the server at `addr`.
+pub async fn stream_records_at(addr: SocketAddr, count: usize, within: Duration) -> Vec<Vec<u8>> {
     use tokio_stream::StreamExt;
-    let mut client = node.client().await;
+    let mut client = client_of(addr, "root").await;
     let mut stream = client
         .consume_stream(ConsumeRequest { offset: 0 })
         .await
@@ -566,12 +608,7 @@ pub async fn stream_records(node: &NodeProcess, count: usize, within: Duration) 
         records
     })
     .await
-    .unwrap_or_else(|_| {
-        panic!(
-            "node {} did not stream {count} records within {within:?}",
-            node.spec.id
-        )
-    });
+    .unwrap_or_else(|_| panic!("{addr} did not stream {count} records within {within:?}"));
     let past_the_end = client
         .consume(ConsumeRequest {
             offset: count as u64,
@@ -580,8 +617,7 @@ pub async fn stream_records(node: &NodeProcess, count: usize, within: Duration) 
     assert_eq!(
         past_the_end.map(|_| ()).unwrap_err().code(),
         tonic::Code::OutOfRange,
-        "node {} holds more than {count} records",
-        node.spec.id
+        "{addr} holds more than {count} records"
     );
     records
 }
