@@ -116,6 +116,14 @@ pub struct ClusterArgs {
     #[arg(long, env = "PROGLOG_PEER_KEY", value_name = "FILE")]
     pub peer_key: Option<PathBuf>,
 
+    /// On SIGTERM, leave the cluster for good (a leader first hands over
+    /// and removes itself from the voters; gossip tells the others, whose
+    /// leader removes it) instead of only stopping, which keeps the
+    /// server's place for a restart [default: false].
+    #[arg(long, env = "PROGLOG_LEAVE_ON_SHUTDOWN", value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub leave_on_shutdown: Option<bool>,
+
     /// Also serve gRPC health checks, in plaintext and nothing else, here
     /// (for probes that cannot do mutual TLS, as Kubernetes' cannot).
     #[arg(long, env = "PROGLOG_HEALTH_ADDR", value_name = "HOST:PORT")]

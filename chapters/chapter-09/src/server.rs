@@ -113,6 +113,9 @@ async fn advertised_gossip(cluster: &ClusterSettings) -> anyhow::Result<Option<S
 }
 // ANCHOR_END: node_config
 
+/// How long a server alone may take to elect itself before it serves.
+const ALONE_ELECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A chapter 5 data directory holds segment files at its top; a cluster
 /// server keeps two logs in `raft/` and `records/` under it.
 fn refuse_a_single_server_log(settings: &Settings) -> anyhow::Result<()> {
@@ -178,6 +181,24 @@ pub async fn serve(
     let node = ClusterNode::start(node_config(&settings, &cluster).await?)
         .await
         .context("starting the node")?;
+    if cluster.formation == Formation::Alone {
+        // A cluster of one is ready when it listens, as chapter 5's server
+        // was: it elects itself (in milliseconds) before it serves. (A
+        // server that formed a cluster others have joined since waits for
+        // nobody: its leader comes when a majority is back.)
+        let id = node.id();
+        node.raft()
+            .wait(Some(ALONE_ELECTION_TIMEOUT))
+            .metrics(
+                |metrics| {
+                    let mut voters = metrics.membership_config.membership().voter_ids();
+                    metrics.current_leader == Some(id) || voters.any(|voter| voter != id)
+                },
+                "a cluster of one elects itself",
+            )
+            .await
+            .context("a cluster of one did not elect itself")?;
+    }
     // ANCHOR_END: serve
     // ANCHOR: serve_services
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -305,7 +326,15 @@ pub async fn serve(
     {
         task.abort();
     }
-    node.stop().await;
+    // A server that leaves is taken out of the voters (a restart is not);
+    // if it cannot leave in time it stops anyway, and says so.
+    if cluster.leave_on_shutdown {
+        if let Err(error) = node.leave().await {
+            tracing::warn!(%error, "could not leave the cluster; stopped without leaving");
+        }
+    } else {
+        node.stop().await;
+    }
     served.context("serving")?;
     tracing::info!("stopped; bye");
     Ok(())

@@ -35,6 +35,7 @@ struct ClusterFile {
     peer_cert: Option<PathBuf>,
     peer_key: Option<PathBuf>,
     health_addr: Option<SocketAddr>,
+    leave_on_shutdown: Option<bool>,
 }
 // ANCHOR_END: file
 
@@ -60,6 +61,8 @@ pub struct ClusterSettings {
     pub peer_identity: Option<(PathBuf, PathBuf)>,
     /// Where to serve plaintext health checks, if anywhere.
     pub health_addr: Option<SocketAddr>,
+    /// Whether SIGTERM makes the server leave the cluster for good.
+    pub leave_on_shutdown: bool,
 }
 
 /// How a new cluster comes to be.
@@ -157,6 +160,7 @@ impl ClusterSettings {
             timing,
             peer_identity,
             health_addr: setting!(health_addr),
+            leave_on_shutdown: setting!(leave_on_shutdown).unwrap_or(false),
         })
         // ANCHOR_END: resolve_addresses
     }
