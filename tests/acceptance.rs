@@ -24,6 +24,12 @@ fn main() {
     // Chapter 7's scenarios run clusters of node processes: this
     // executable, started again as a node (see chapter_07::testing).
     chapter_07::testing::run_node_if_asked();
+    // Chapter 9's scenarios run `proglog` cluster servers: this executable,
+    // started again as chapter 9's `proglog` (see chapter_09::testing).
+    chapter_09::testing::run_as_proglog_if_asked();
+    // Chapter 9 cuts a server off with a network partition: the scenarios
+    // run in a private network namespace (as root; see chapter_09::testing).
+    chapter_09::testing::enter_private_network();
     run_scenarios();
 }
 

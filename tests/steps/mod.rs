@@ -8,3 +8,4 @@ mod chapter_05;
 mod chapter_06;
 mod chapter_07;
 mod chapter_08;
+mod chapter_09;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 mod cluster;
 mod grpc;
 mod membership;
+mod production;
 mod proglog;
 mod secure;
 
@@ -13,6 +14,7 @@ use chapter_01::{Config, Log};
 pub(crate) use cluster::ClusterScenario;
 pub(crate) use grpc::GrpcServer;
 pub(crate) use membership::MembershipScenario;
+pub(crate) use production::ProductionScenario;
 pub(crate) use proglog::ProglogScenario;
 pub(crate) use secure::{SecureServer, cert, repo};
 use tempfile::TempDir;
@@ -39,6 +41,8 @@ pub(crate) struct ProglogWorld {
     pub(crate) membership: MembershipScenario,
     /// The chapter 7 cluster and what it acknowledged.
     pub(crate) cluster: ClusterScenario,
+    /// The chapter 9 cluster of `proglog` processes and its load.
+    pub(crate) production: ProductionScenario,
 }
 
 impl ProglogWorld {
@@ -53,6 +57,7 @@ impl ProglogWorld {
             proglog: ProglogScenario::default(),
             membership: MembershipScenario::default(),
             cluster: ClusterScenario::default(),
+            production: ProductionScenario::default(),
         }
     }
 
