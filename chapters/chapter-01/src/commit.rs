@@ -23,11 +23,13 @@
 //! Each appender encodes its own frames (and computes their checksums)
 //! before it joins the line, so that work runs in parallel.
 
+// ANCHOR: imports
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
+// ANCHOR_END: imports
 
 // ANCHOR: types
 /// The most bytes of frames one leader writes for a group: larger groups
@@ -240,6 +242,7 @@ fn finish(
 }
 // ANCHOR_END: finish
 
+// ANCHOR: test_helpers
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -252,6 +255,7 @@ mod tests {
             framed_lens: vec![1; records],
         }
     }
+    // ANCHOR_END: test_helpers
 
     // A lone appender leads its own group of one.
     #[test]

@@ -5,11 +5,13 @@
 //! from the operating system's page cache to the disk: the trade between
 //! throughput and how much a power loss can take away.
 
+// ANCHOR: imports
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::index::ENTRY_WIDTH;
 use crate::store::FRAME_OVERHEAD;
+// ANCHOR_END: imports
 
 // ANCHOR: config
 // ANCHOR: config_struct

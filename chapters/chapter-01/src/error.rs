@@ -3,8 +3,10 @@
 //! named by file and byte position), or the operating system saying no (I/O,
 //! named by file).
 
+// ANCHOR: imports
 use std::io;
 use std::path::PathBuf;
+// ANCHOR_END: imports
 
 // ANCHOR: error_a
 /// A `Result` whose error is this crate's [`Error`].
@@ -181,6 +183,7 @@ impl Error {
                 },
             },
             // ANCHOR_END: duplicate_io
+            // ANCHOR: duplicate_rest
             Error::OffsetOutOfRange {
                 offset,
                 lowest,
@@ -216,3 +219,4 @@ impl Error {
         }
     }
 }
+// ANCHOR_END: duplicate_rest

@@ -27,6 +27,7 @@
 //! whenever the two disagree, which is why an entry never needs an fsync of
 //! its own.
 
+// ANCHOR: imports
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ use memmap2::MmapMut;
 
 use crate::error::{Error, Result};
 use crate::store::FILE_MODE;
+// ANCHOR_END: imports
 
 // ANCHOR: index_struct
 /// The bytes of one index entry: a `u64` store position.
@@ -84,8 +86,8 @@ impl Entries {
 }
 // ANCHOR_END: entries
 
+// ANCHOR: open
 impl Index {
-    // ANCHOR: open
     /// Opens (or creates) the index at `path`, able to hold
     /// `max_bytes / 8` entries. An `active` index is allocated to its full
     /// size (plus the unsealed marker entry). The entries in use are taken
@@ -299,8 +301,8 @@ impl Index {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-    // ANCHOR_END: locks
 }
+// ANCHOR_END: locks
 
 // ANCHOR: allocate
 /// Makes `file` `len` bytes long with real disk blocks behind every byte
@@ -355,6 +357,7 @@ fn empty_map(path: &Path) -> Result<MmapMut> {
 }
 // ANCHOR_END: empty_map
 
+// ANCHOR: test_helpers
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,6 +365,7 @@ mod tests {
     fn open(dir: &tempfile::TempDir, active: bool) -> Index {
         Index::open(&dir.path().join("test.index"), 1024, active).unwrap()
     }
+    // ANCHOR_END: test_helpers
 
     // Entries written are read back; the last entry's end is unknown.
     #[test]

@@ -21,6 +21,7 @@
 //! out of the store's memory map (no system call). Retention
 //! ([`Log::truncate`]) deletes whole segments from the front.
 
+// ANCHOR: imports
 use std::fs::{self, File, OpenOptions};
 use std::ops::Range;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -38,6 +39,7 @@ use crate::recovery::{Repair, Role};
 use crate::sealer::Sealer;
 use crate::segment::{End, Segment, segment_path};
 use crate::store::{FILE_MODE, FRAME_OVERHEAD, encode_frame, framed_len};
+// ANCHOR_END: imports
 
 // ANCHOR: segment_info
 /// What [`Log::segments`] says about one segment.

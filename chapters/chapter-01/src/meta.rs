@@ -15,6 +15,7 @@
 //! the rename itself is. Every file also ends with a CRC-32C of its
 //! contents, so a file damaged later is reported, not believed.
 
+// ANCHOR: imports
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -22,6 +23,7 @@ use std::path::Path;
 
 use crate::error::{Corruption, Error, Result};
 use crate::store::FILE_MODE;
+// ANCHOR_END: imports
 
 // ANCHOR: write_atomically
 /// Replaces `dir/name` with `contents`, atomically and durably (see the
@@ -175,6 +177,7 @@ impl CleanShutdown {
 // ANCHOR_END: clean_find
 // ANCHOR_END: clean_shutdown
 
+// ANCHOR: test_round_trip
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +195,7 @@ mod tests {
         );
         assert!(!dir.path().join("vote.tmp").exists());
     }
+    // ANCHOR_END: test_round_trip
 
     // A file damaged after it was written is reported, never believed; so
     // is one too short to hold its checksum.

@@ -4,9 +4,11 @@
 //! the right thing to copy when a later chapter snapshots a log to send it to
 //! another node.
 
+// ANCHOR: imports
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
+// ANCHOR_END: imports
 
 // ANCHOR: log_reader
 /// An [`io::Read`] over the raw bytes of every store, made by

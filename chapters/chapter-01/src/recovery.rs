@@ -34,12 +34,14 @@
 //! to agree with the store. Every repair is returned as a [`Repair`], and a
 //! second recovery finds nothing to repair.
 
+// ANCHOR: imports
 use std::fmt;
 use std::path::PathBuf;
 
 use crate::error::{Corruption, Result};
 use crate::index::Index;
 use crate::store::Store;
+// ANCHOR_END: imports
 
 // ANCHOR: repair
 /// A change recovery made to a segment's files when the log was opened.

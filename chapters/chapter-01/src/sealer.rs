@@ -17,6 +17,7 @@
 //! store before it was synced: that is how recovery knows whether a crash
 //! interrupted a seal (see [`recovery`](crate::recovery)).
 
+// ANCHOR: imports
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -24,6 +25,7 @@ use std::thread::JoinHandle;
 use crate::error::{Error, Result};
 use crate::log::Shared;
 use crate::segment::Segment;
+// ANCHOR_END: imports
 
 // ANCHOR: sealer_types
 /// The background sealing thread of one log.

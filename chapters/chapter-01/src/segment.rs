@@ -11,6 +11,7 @@
 //! that *seals* it (syncs the store, trims the index). Sealed segments never
 //! change again; retention deletes them whole.
 
+// ANCHOR: imports
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::recovery::{Recovered, Role, recover};
 use crate::store::Store;
+// ANCHOR_END: imports
 
 // ANCHOR: segment_struct
 /// One store file and its index file, for the offsets `base_offset..next_offset()`.
@@ -237,9 +239,10 @@ impl Segment {
             _ => Ok(()),
         }
     }
-    // ANCHOR_END: seal
 }
+// ANCHOR_END: seal
 
+// ANCHOR: test_helpers
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +268,7 @@ mod tests {
     fn lens(values: &[&[u8]]) -> Vec<u64> {
         values.iter().map(|value| framed_len(value.len())).collect()
     }
+    // ANCHOR_END: test_helpers
 
     // A segment's offsets start at its base offset; its files are named by it.
     #[test]

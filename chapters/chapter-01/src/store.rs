@@ -26,6 +26,7 @@
 //! and those never change once written. Nothing here takes a lock: the one
 //! writer is chosen by the log.
 
+// ANCHOR: imports
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -35,6 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::{Corruption, Error, Result};
+// ANCHOR_END: imports
 
 // ANCHOR: store_struct
 /// Bytes of the length field at the start of every frame.
@@ -400,8 +402,8 @@ impl Store {
             problem,
         }
     }
-    // ANCHOR_END: corrupt
 }
+// ANCHOR_END: corrupt
 
 // ANCHOR: scan_types
 /// What [`Store::scan`] found.
@@ -463,6 +465,7 @@ fn decode_frame(frame: &[u8]) -> std::result::Result<u64, Corruption> {
 }
 // ANCHOR_END: decode
 
+// ANCHOR: test_helpers
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,6 +492,7 @@ mod tests {
             .map(|record| store.write_at_end(&frames(&[record])).unwrap())
             .collect()
     }
+    // ANCHOR_END: test_helpers
 
     // ANCHOR: test_appends
     // Each record starts where the previous frame ends and reads back intact.

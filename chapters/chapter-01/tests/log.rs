@@ -1,3 +1,4 @@
+// ANCHOR: header
 //! The public API of the log: the Go book's log cases, as behaviour, and
 //! what our log promises beyond them.
 
@@ -16,6 +17,7 @@ use tempfile::TempDir;
 fn dir() -> TempDir {
     tempfile::tempdir().unwrap()
 }
+// ANCHOR_END: header
 
 // ANCHOR: appends_and_reads_back
 // Appending returns consecutive offsets, and each offset reads back its value.

@@ -1,3 +1,4 @@
+// ANCHOR: header
 //! Recovery: what a crash leaves behind, and that opening the log repairs it
 //! to exactly the longest valid prefix; and what damage looks like, and that
 //! opening the log refuses it with a precise error instead of cutting away
@@ -22,7 +23,9 @@ fn files(dir: &Path, base: u64) -> (PathBuf, PathBuf) {
         dir.join(format!("{base:020}.index")),
     )
 }
+// ANCHOR_END: header
 
+// ANCHOR: log_helpers
 /// A log of `count` records in one segment, closed cleanly.
 fn closed_log(count: u64) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -55,7 +58,9 @@ fn assert_holds_exactly(log: &Log, count: u64) {
     assert_eq!(log.append(b"after recovery").unwrap(), count);
     assert_eq!(log.read(count).unwrap(), b"after recovery");
 }
+// ANCHOR_END: log_helpers
 
+// ANCHOR: file_helpers
 /// A copy of the log's segment files as they are on disk right now, in a
 /// new directory: exactly what `kill -9` would leave behind (every append is
 /// in the OS's hands when it returns), with no clean-shutdown marker.
@@ -93,6 +98,7 @@ fn flip(path: &Path, byte: usize, mask: u8) {
     bytes[byte] ^= mask;
     fs::write(path, bytes).unwrap();
 }
+// ANCHOR_END: file_helpers
 
 // A crash can cut the last record at any byte: for every cut, every earlier
 // record is intact and appends continue at the right offset.

@@ -1,3 +1,4 @@
+// ANCHOR: header
 //! Dropping the end of the log (`truncate_after`) and starting it over at
 //! any offset (`reset_to`): what a Raft log needs when a leader's log
 //! disagrees with a follower's, and after a snapshot (chapter 7).
@@ -32,6 +33,7 @@ fn assert_holds(log: Log, lowest: u64, next: u64) {
     assert_eq!(log.append(&value(next)).unwrap(), next);
     assert_eq!(log.read(next).unwrap(), value(next));
 }
+// ANCHOR_END: header
 
 // ANCHOR: every_boundary
 // Cutting at every kind of place: inside a segment, at a segment's last

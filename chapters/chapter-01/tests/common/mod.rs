@@ -1,3 +1,4 @@
+// ANCHOR: small_logs
 //! Helpers shared by the integration tests: small logs in temporary directories.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
@@ -28,7 +29,9 @@ pub fn fill(log: &Log, count: u64) {
         assert_eq!(offset, n);
     }
 }
+// ANCHOR_END: small_logs
 
+// ANCHOR: layout
 /// The files in `dir` with their sizes, sorted by name: the on-disk layout.
 pub fn layout(dir: &Path) -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir(dir)
@@ -45,3 +48,4 @@ pub fn layout(dir: &Path) -> Vec<String> {
     files.sort();
     files
 }
+// ANCHOR_END: layout
