@@ -401,3 +401,30 @@ fn segments_describes_each_segment(dir: TempDir) {
     assert_eq!(log.size_bytes(), 160);
 }
 // ANCHOR_END: segments_info
+
+/// A log is private data: its directory is created 0700 and every file in
+/// it (stores, indexes, the meta file) 0600, as etcd does.
+#[rstest]
+fn its_directory_and_files_are_private(dir: TempDir) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.path().join("private");
+    let log = Log::open(&path, small_segments()).unwrap();
+    fill(&log, 50);
+    log.sync().unwrap();
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o700, "the log's directory");
+    let files: Vec<_> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert!(
+        files
+            .iter()
+            .any(|file| file.extension().is_some_and(|ext| ext == "index"))
+    );
+    assert!(files.len() > 2, "{files:?}");
+    for file in files {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+}

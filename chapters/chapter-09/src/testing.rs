@@ -88,6 +88,8 @@ pub fn enter_private_network() {
     std::process::exit(status.code().unwrap_or(1));
 }
 
+// ANCHOR_END: private_network
+
 /// Fails the test unless this process runs in a private network.
 pub fn assert_private_network() {
     assert!(
@@ -96,7 +98,6 @@ pub fn assert_private_network() {
          network namespace, which needs root (`unshare --net`, nft, setpriv)"
     );
 }
-// ANCHOR_END: private_network
 
 // ANCHOR: node
 /// One `proglog serve` of a cluster: its ports and directory are fixed when
@@ -482,6 +483,8 @@ pub fn own_group(binary: Binary, id: u64) -> Binary {
     binary.wrapped_in(&["setpriv", "--regid", &group, "--clear-groups", "--"])
 }
 
+// ANCHOR_END: partition
+// ANCHOR: isolate
 impl Partition {
     /// Cuts `node` off from everyone.
     pub fn isolate(node: &Node) -> Partition {
@@ -509,6 +512,8 @@ impl Drop for Partition {
     }
 }
 
+// ANCHOR_END: isolate
+
 fn nft(args: &[&str], input: Option<&str>) {
     use std::io::Write;
     let mut child = Command::new("nft")
@@ -529,7 +534,6 @@ fn nft(args: &[&str], input: Option<&str>) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
-// ANCHOR_END: partition
 
 // ANCHOR: history
 /// What the producers of a test were told: each acknowledged record's
@@ -547,6 +551,9 @@ pub struct History {
     pub conflicting: u64,
 }
 
+// ANCHOR_END: history
+
+// ANCHOR: verdict
 /// A history checked against what every node holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
@@ -569,7 +576,7 @@ pub struct Verdict {
     /// Records every node holds.
     pub held: usize,
 }
-// ANCHOR_END: history
+// ANCHOR_END: verdict
 
 // ANCHOR: check
 impl History {
@@ -609,6 +616,7 @@ impl History {
         }
     }
 }
+// ANCHOR_END: check
 
 impl Verdict {
     /// Whether nothing went wrong: nothing lost, duplicated, divergent,
@@ -639,7 +647,6 @@ impl std::fmt::Display for Verdict {
         )
     }
 }
-// ANCHOR_END: check
 
 // ANCHOR: load
 /// Producers and a consumer running against a cluster through chapter 8's

@@ -154,6 +154,8 @@ async fn bad_combinations_exit_with_one_line() {
             "heartbeat",
         ),
     ];
+    // ANCHOR_END: bad_combinations
+    // ANCHOR: bad_combinations_b
     for (flags, expected) in cases {
         let args = [&["serve", &data][..], flags].concat();
         let output = proglog().run(&args, None);
@@ -168,7 +170,7 @@ async fn bad_combinations_exit_with_one_line() {
         assert!(error.contains(expected), "{flags:?}: {error}");
     }
 }
-// ANCHOR_END: bad_combinations
+// ANCHOR_END: bad_combinations_b
 
 async fn a_taken_node_id_is_refused() {
     let cluster = ProglogCluster::start(1, Forming::FirstBootstraps, |_| proglog()).await;
@@ -270,6 +272,8 @@ async fn a_partitioned_leader_loses_nothing_and_rejoins() {
             new + 1
         );
 
+        // ANCHOR_END: partition_loop
+        // ANCHOR: partition_loop_b
         let status = cluster.nodes[new].cli(&["cluster", "status"]);
         let table = stdout(&status);
         let leader_row = table.lines().find(|row| row.contains(" leader "));
@@ -293,4 +297,4 @@ async fn a_partitioned_leader_loses_nothing_and_rejoins() {
     assert!(verdict.is_clean(), "{verdict}");
     assert_eq!(check_consumer(&seen, &logs[0]), Vec::<String>::new());
 }
-// ANCHOR_END: partition_loop
+// ANCHOR_END: partition_loop_b
