@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chapter_02::api::v1::log_client::LogClient;
 use hyper_util::rt::TokioIo;
@@ -71,7 +72,9 @@ pub async fn connect_with_config(
 
 // ANCHOR: tls_channel
 /// A mutual-TLS HTTP/2 channel to `addr`, for any gRPC client (the Log's,
-/// gRPC health's, reflection's).
+/// gRPC health's, reflection's). Connecting gives up after
+/// [`CONNECT_TIMEOUT`]; a connection whose server falls silent is closed
+/// ([`endpoint_to`]).
 ///
 /// # Errors
 /// As [`connect_tls`].
@@ -94,7 +97,8 @@ pub async fn tls_channel(
     // The URI only fills in HTTP/2's `:authority`, and its scheme is "http"
     // because tonic itself does no TLS here: the connector decides where to
     // connect and does the TLS, and rustls checks `server_name`.
-    Ok(Endpoint::from_shared(format!("http://{addr}"))?
+    Ok(endpoint_to(&addr.to_string())?
+        .connect_timeout(CONNECT_TIMEOUT)
         .connect_with_connector(connect)
         .await?)
 }
@@ -106,7 +110,8 @@ pub async fn tls_channel(
 /// reconnects when the connection breaks: what a server needs to call its
 /// peers (chapter 7) and a client to call a cluster (chapter 8), where a
 /// peer may be down now and up later. Each connection attempt gives up
-/// after `connect_timeout`.
+/// after `connect_timeout`, and a connection whose server falls silent is
+/// closed within seconds ([`endpoint_to`]).
 ///
 /// # Errors
 /// [`Error::ServerName`] for a server name that is not a DNS name or an IP
@@ -136,8 +141,49 @@ pub fn lazy_tls_channel(
             Ok::<_, std::io::Error>(TokioIo::new(connector.connect(name, tcp).await?))
         }
     });
-    Ok(Endpoint::from_shared(format!("http://{target}"))?
+    Ok(endpoint_to(target)?
         .connect_timeout(connect_timeout)
         .connect_with_connector_lazy(connect))
 }
 // ANCHOR_END: lazy_tls_channel
+
+// ANCHOR: keep_alive
+/// How long a connection may go without hearing from its server before
+/// the client pings it (an HTTP/2 PING, which the server's HTTP/2 layer
+/// answers by itself, however busy its handlers are).
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long a ping may go unanswered before the connection is taken for
+/// dead and closed: the calls on it fail (and are retried by a client
+/// that retries), and the next call connects afresh.
+pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long [`tls_channel`] may take to connect: TCP and the TLS handshake.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An HTTP/2 endpoint for `target` (`host:port`), set to notice a server
+/// that has gone silent.
+///
+/// A server process that dies is noticed at once: its kernel resets the
+/// connection. A server behind a network partition (or whose machine
+/// died) is not: its packets are dropped, nothing says the connection is
+/// gone, and a call that waits for an answer (or a stream that waits for
+/// the next record) waits forever, since TCP notices nothing while it has
+/// nothing to send. So the client pings every [`KEEP_ALIVE_INTERVAL`] of
+/// silence, even with no call open (so that the next call does not go
+/// down a dead connection), and closes the connection after
+/// [`KEEP_ALIVE_TIMEOUT`] without an answer: a dead peer is noticed within
+/// 5 s of its last word, for a 17-byte frame each way every 2 s on a quiet
+/// connection. (Our servers are tonic's, which answer pings at any rate; a
+/// grpc-go server, by default, sends a client that pings more often than
+/// every 5 minutes away.)
+///
+/// # Errors
+/// A transport error if `target` is not `host:port`.
+pub fn endpoint_to(target: &str) -> Result<Endpoint> {
+    Ok(Endpoint::from_shared(format!("http://{target}"))?
+        .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+        .keep_alive_while_idle(true))
+}
+// ANCHOR_END: keep_alive

@@ -297,6 +297,12 @@ impl NodeProcess {
         self.child.is_some()
     }
 
+    /// Its process id, while it runs (to signal it: `kill -STOP` freezes
+    /// it, as a network partition would cut it off).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     // ANCHOR: restart
     /// Starts the node again, on the same data and ports.
     pub fn restart(&mut self) {

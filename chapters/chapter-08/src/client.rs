@@ -12,6 +12,7 @@ use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 use chapter_07::status::reason_of;
 
+use crate::deadline::within;
 use crate::retry::{Attempts, Next, next_after, no_leader_known};
 use crate::servers::{Pick, Servers};
 
@@ -134,8 +135,9 @@ impl Client {
     /// Appends `value` to the log: its offset, once the cluster has it
     /// committed. Sent to the leader (or, if it just failed, to another
     /// server, which leads by now or says who does); retried (with the same sequence
-    /// number, so never appended twice) through failovers, redirects and
-    /// broken connections, for as long as the retry policy allows.
+    /// number, so never appended twice) through failovers, redirects,
+    /// broken connections and servers that do not answer within
+    /// `attempt_timeout`, for as long as the retry policy allows.
     ///
     /// # Errors
     /// [`Error::Refused`] (the record is invalid, too large, not allowed),
@@ -148,7 +150,12 @@ impl Client {
                 attempts.failed(no_leader_known()).await?;
                 continue;
             };
-            let status = match leader.client.produce(request.clone()).await {
+            // An attempt that runs out of time has an unknown fate: the
+            // record may have been appended. The retry settles it, since it
+            // carries the same producer id and sequence: a server that has
+            // the record answers with its first offset.
+            let limit = attempts.time_for_next(self.config.attempt_timeout);
+            let status = match within(limit, leader.client.produce(request.clone())).await {
                 Ok(response) => return Ok(response.into_inner().offset),
                 Err(status) => status,
             };
@@ -214,27 +221,39 @@ impl Client {
                     .await?;
                 continue;
             };
-            let status = match reader.client.consume(request).await {
+            let limit = attempts.time_for_next(self.config.attempt_timeout);
+            let status = match within(limit, reader.client.consume(request)).await {
                 Ok(response) => return record_of(response.into_inner().record),
                 Err(status) => status,
             };
             // ANCHOR_END: consume_a
             // ANCHOR: consume_b
-            if status.code() == Code::OutOfRange
-                && !reader.is_leader
-                && let Some(mut leader) = self.servers.leader()
-            {
-                match leader.client.consume(request).await {
+            let (failed, status) = if status.code() == Code::OutOfRange && !reader.is_leader {
+                let Some(mut leader) = self.servers.leader() else {
+                    // No leader to ask (an election): the follower's
+                    // answer proves nothing yet. Ask for the list, and again.
+                    if let Err(error) = self.servers.refresh_since(reader.generation).await {
+                        tracing::debug!(%error, "refreshing the servers failed");
+                    }
+                    attempts.failed(no_leader_known()).await?;
+                    continue;
+                };
+                let limit = attempts.time_for_next(self.config.attempt_timeout);
+                match within(limit, leader.client.consume(request)).await {
                     Ok(response) => return record_of(response.into_inner().record),
                     Err(status) if status.code() == Code::OutOfRange => {
                         return Err(Error::Refused(status));
                     }
-                    Err(_) => {} // the leader is not there: as below
+                    // The leader could not be asked (cut off, down): still
+                    // no proof. Retry, as after any failure of the leader.
+                    Err(status) => (leader, status),
                 }
-            }
+            } else {
+                (reader, status)
+            };
             match next_after(&status) {
                 Next::Retry | Next::Redirect(_) => {
-                    self.after_failure(&reader, &status).await;
+                    self.after_failure(&failed, &status).await;
                     attempts.failed(status).await?;
                 }
                 Next::Fail => return Err(Error::Refused(status)),

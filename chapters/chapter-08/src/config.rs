@@ -21,6 +21,14 @@ pub struct ClientConfig {
     pub server_name: Option<String>,
     /// How long one connection attempt may take.
     pub connect_timeout: Duration,
+    /// How long one attempt of a call may wait for its answer (a stream:
+    /// for its next acknowledgement) before it counts as failed, and the
+    /// call tries again elsewhere. A server cut off by the network does
+    /// not refuse a call, it never answers it: without this, a call to a
+    /// leader behind a partition would wait for it, and never try the new
+    /// one. Shorter than the retry's `give_up_after`, to leave time for
+    /// more attempts; longer than a busy cluster's slowest answer.
+    pub attempt_timeout: Duration,
     /// How often the list of servers is asked for again, failures or not.
     pub refresh_every: Duration,
     /// How long a server that failed a call is passed over: by reads, and
@@ -81,6 +89,7 @@ impl ClientConfig {
             tls: tls.into(),
             server_name: None,
             connect_timeout: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(3),
             refresh_every: Duration::from_secs(5),
             pass_over_for: Duration::from_secs(1),
             window: 8192,
@@ -106,6 +115,11 @@ impl ClientConfig {
                 "window is {}: it must be between 1 and {window} (the records a server remembers per producer)",
                 self.window
             )));
+        }
+        if self.attempt_timeout.is_zero() {
+            return Err(Error::InvalidConfig(
+                "attempt_timeout must be longer than 0".into(),
+            ));
         }
         if self.retry.max_attempts == 0 {
             return Err(Error::InvalidConfig(

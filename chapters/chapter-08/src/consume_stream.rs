@@ -4,6 +4,17 @@
 //! on. When the stream breaks, it opens one on another server from that
 //! offset: the caller sees every offset once, in order, whichever servers
 //! served them.
+//!
+//! A stream whose server the network cuts off does not break: it falls
+//! silent. Unlike a produce stream, it cannot take silence for a failure:
+//! a stream at the end of the log is silent until the next record is
+//! appended, for as long as that takes. So it relies on the channel's
+//! HTTP/2 pings (chapter 3's `endpoint_to`): a server that stops
+//! answering them is cut off, its connection is closed within seconds,
+//! and the stream breaks and resumes elsewhere. (What pings cannot tell is
+//! a follower that answers the client but is cut off from the leader: its
+//! stream is silent because it hears of no new record. A client that must
+//! notice that needs the server to say how far behind it is.)
 
 use chapter_02::api::v1::{ConsumeRequest, Record};
 use futures_util::Stream;
@@ -12,6 +23,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::client::{Client, record_of};
+use crate::deadline::within;
 use crate::error::{Error, Result};
 use crate::retry::{Attempts, Next, next_after};
 
@@ -48,11 +60,14 @@ impl Client {
             };
             // ANCHOR_END: consume_stream_a
             // ANCHOR: consume_stream_b
-            let status = match reader
-                .client
-                .consume_stream(ConsumeRequest { offset: next })
-                .await
-            {
+            let limit = attempts.time_for_next(self.config.attempt_timeout);
+            let opened = within(
+                limit,
+                reader
+                    .client
+                    .consume_stream(ConsumeRequest { offset: next }),
+            );
+            let status = match opened.await {
                 Err(status) => status,
                 Ok(stream) => {
                     let mut stream = stream.into_inner();

@@ -11,6 +11,8 @@
 //! * [`servers`]: the cluster as the client sees it, and which server each
 //!   call goes to (what the Go book's resolver and picker do).
 //! * [`retry`]: which failures are worth another try, and for how long.
+//! * [`deadline`]: how long one attempt may wait for an answer (a server
+//!   cut off by the network never gives one).
 //! * [`client`]: [`Client`]: `produce` and `consume`, one record at a time.
 //! * [`produce_stream`] and [`consume_stream`]: streams that resume on
 //!   another server where they broke off.
@@ -19,6 +21,7 @@
 pub mod client;
 pub mod config;
 pub mod consume_stream;
+pub mod deadline;
 pub mod error;
 pub mod produce_stream;
 pub mod retry;

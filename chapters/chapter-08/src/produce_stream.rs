@@ -14,6 +14,11 @@
 //!   new stream: s3 s4 s5 s6 s7 ...         s3, s4 were appended: their first offsets
 //!   caller:     o1 o2 o3 o4 o5 o6 o7 ...   one offset per record, none twice
 //! ```
+//!
+//! A leader cut off by the network does not break the stream: it falls
+//! silent. So a stream that has records in flight and hears nothing for
+//! [`attempt_timeout`](crate::ClientConfig::attempt_timeout) has broken
+//! too, and the records are resent to the new leader like any others.
 
 use std::collections::VecDeque;
 use std::pin::pin;
@@ -21,10 +26,12 @@ use std::pin::pin;
 use chapter_02::api::v1::ProduceRequest;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::client::Client;
+use crate::deadline::{no_answer_within, within};
 use crate::error::Result;
 use crate::retry::{Attempts, no_leader_known};
 
@@ -115,11 +122,12 @@ impl Client {
             let _ = requests.try_send(request.clone());
         }
         let mut requests = (!*exhausted).then_some(requests);
-        let mut responses = match leader
-            .client
-            .produce_stream(ReceiverStream::new(outbound))
-            .await
-        {
+        let limit = attempts.time_for_next(self.config.attempt_timeout);
+        let opened = within(
+            limit,
+            leader.client.produce_stream(ReceiverStream::new(outbound)),
+        );
+        let mut responses = match opened.await {
             Ok(responses) => responses.into_inner(),
             Err(status) => {
                 return Broke::With(Box::new(status), Some((leader.addr, leader.generation)));
@@ -127,12 +135,19 @@ impl Client {
         };
         // ANCHOR_END: one_stream_a
         // ANCHOR: one_stream_b
+        // Silence while records are in flight means the leader is gone, or
+        // cut off: after `attempt_timeout` of it, the stream has broken.
+        // (One timer, moved on only when it fires: not one per answer.)
+        let silence = self.config.attempt_timeout;
+        let mut heard_at = Instant::now();
+        let mut watchdog = pin!(tokio::time::sleep(silence));
         loop {
             tokio::select! {
                 biased;
                 response = responses.message() => match response {
                     Ok(Some(response)) => {
                         unacknowledged.pop_front();
+                        heard_at = Instant::now();
                         attempts.reset();
                         if offsets.send(Ok(response.offset)).await.is_err() {
                             return Broke::Done; // the caller went away
@@ -145,8 +160,13 @@ impl Client {
                     }
                     Err(status) => return Broke::With(Box::new(status), Some((leader.addr, leader.generation))),
                 },
+                // ANCHOR_END: one_stream_b
+                // ANCHOR: one_stream_c
                 value = values.next(), if !*exhausted && unacknowledged.len() < self.config.window => match value {
                     Some(value) => {
+                        if unacknowledged.is_empty() {
+                            heard_at = Instant::now(); // the first in flight
+                        }
                         let request = self.request(self.take_sequence(), value);
                         unacknowledged.push_back(request.clone());
                         if let Some(requests) = &requests {
@@ -161,10 +181,20 @@ impl Client {
                         }
                     }
                 },
+                // The unacknowledged records are resent on the next stream:
+                // their fate is unknown, and their sequences settle it.
+                () = &mut watchdog, if !unacknowledged.is_empty() => {
+                    if heard_at.elapsed() < silence {
+                        watchdog.as_mut().reset(heard_at + silence);
+                        continue;
+                    }
+                    let status = no_answer_within(silence);
+                    return Broke::With(Box::new(status), Some((leader.addr, leader.generation)));
+                }
             }
         }
     }
-    // ANCHOR_END: one_stream_b
+    // ANCHOR_END: one_stream_c
     // ANCHOR_END: one_stream
 }
 

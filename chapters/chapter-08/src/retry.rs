@@ -18,7 +18,7 @@
 //!     PERMISSION_DENIED, OUT_OF_RANGE, ...)
 //! ```
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chapter_07::status::{NOT_LEADER, leader_in, reason_of};
 use tonic::{Code, Status};
@@ -137,6 +137,20 @@ impl Attempts {
         Ok(())
     }
     // ANCHOR_END: redirected
+
+    // ANCHOR: time_for_next
+    /// How long the next attempt may wait for its answer: `attempt_timeout`
+    /// ([`ClientConfig::attempt_timeout`](crate::ClientConfig::attempt_timeout)),
+    /// or less if the call's time runs out sooner, so that no attempt
+    /// takes a call past `give_up_after`.
+    pub fn time_for_next(&self, attempt_timeout: Duration) -> Duration {
+        let left = self
+            .policy
+            .give_up_after
+            .saturating_sub(self.started.elapsed());
+        attempt_timeout.min(left)
+    }
+    // ANCHOR_END: time_for_next
 }
 // ANCHOR_END: attempts
 
@@ -149,8 +163,6 @@ pub fn no_leader_known() -> Status {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     // ANCHOR: test_next
@@ -207,4 +219,21 @@ mod tests {
         );
     }
     // ANCHOR_END: test_attempts
+
+    // No attempt outlives its call: near the end of the call's time, the
+    // attempt gets what is left.
+    #[test]
+    fn an_attempt_gets_at_most_the_time_left() {
+        let policy = RetryPolicy {
+            give_up_after: Duration::from_secs(1),
+            ..RetryPolicy::default()
+        };
+        let attempts = Attempts::new(policy);
+        assert!(attempts.time_for_next(Duration::from_secs(3)) <= Duration::from_secs(1));
+        let generous = Attempts::new(RetryPolicy::default());
+        assert_eq!(
+            generous.time_for_next(Duration::from_secs(3)),
+            Duration::from_secs(3)
+        );
+    }
 }

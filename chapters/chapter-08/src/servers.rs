@@ -19,7 +19,8 @@
 //! ```
 //!
 //! Each server has one channel (tonic's HTTP/2 connection, which connects
-//! when first used and again after it breaks), kept from one refresh to
+//! when first used and again after it breaks, and pings its server so
+//! that one cut off by the network is noticed), kept from one refresh to
 //! the next, so that every call to a server shares one connection.
 //! tonic's own balancer (`Channel::balance_channel`) spreads calls over a
 //! set of endpoints, but for every method alike (power of two choices by
@@ -132,7 +133,7 @@ impl Servers {
             return Ok(known.channel.clone());
         }
         let Some(tls) = &self.config.tls else {
-            let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            let endpoint = chapter_03::client::endpoint_to(addr)
                 .map_err(|error| Error::InvalidConfig(format!("{addr:?}: {error}")))?;
             return Ok(endpoint
                 .connect_timeout(self.config.connect_timeout)
@@ -208,7 +209,8 @@ impl Servers {
         // ANCHOR: ask
         let mut tried = Vec::new();
         let mut last = String::from("no address to try");
-        let patience = self.config.connect_timeout * 2;
+        // Not past an attempt's time either: one cut off never answers.
+        let patience = (self.config.connect_timeout * 2).min(self.config.attempt_timeout);
         for addr in candidates {
             tried.push(addr.clone());
             let mut client = LogClient::new(self.channel_to(&addr)?);

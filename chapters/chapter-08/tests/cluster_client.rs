@@ -7,7 +7,13 @@
 //!   distinct, consecutive offsets, and every record once on every server;
 //! - a follower dies under a `ConsumeStream`: no offset missed or repeated;
 //! - a dead first seed does not matter; all seeds dead is one clear error;
-//! - what a retry cannot fix fails at once.
+//! - what a retry cannot fix fails at once;
+//! - a server that falls silent, as behind a network partition (here:
+//!   frozen with SIGSTOP), is left behind: a leader after one attempt
+//!   timeout, by a unary produce and by a produce stream; a follower under
+//!   a consume stream at the tail, by the channel's keepalive; and a
+//!   leader that cannot confirm a lagging follower's OUT_OF_RANGE does not
+//!   turn it into an error.
 //!
 //! `harness = false` (Cargo.toml): [`run_tests`] is the `main`, so that the
 //! executable can also run as a node.
@@ -19,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use chapter_05::testing::{free_addr, metric, scrape};
 use chapter_07::process_tests;
-use chapter_07::testing::{TestCluster, client_tls, records_of, run_tests, stream_records};
+use chapter_07::testing::{
+    NodeProcess, TestCluster, client_tls, records_of, run_tests, stream_records,
+};
 use chapter_08::{Client, ClientConfig, Error};
 use futures_util::StreamExt;
 
@@ -31,6 +39,10 @@ fn main() {
         a_consume_stream_resumes_when_its_follower_dies,
         a_dead_first_seed_does_not_matter,
         what_a_retry_cannot_fix_fails_at_once,
+        a_silent_leader_costs_a_write_one_attempt_timeout,
+        a_produce_stream_leaves_a_silent_leader_behind,
+        a_consume_stream_at_the_tail_leaves_a_silent_follower,
+        a_lagging_followers_out_of_range_waits_for_a_leader_that_answers,
     ]);
 }
 // ANCHOR_END: main
@@ -258,3 +270,187 @@ async fn what_a_retry_cannot_fix_fails_at_once() {
     assert_eq!(records_of(&cluster.nodes[0]).await.len(), 0);
 }
 // ANCHOR_END: no_retry
+
+// ANCHOR: silence
+/// Freezes `node` (SIGSTOP) or thaws it (SIGCONT). A frozen server is what
+/// a network partition makes of one, as its clients see it: the
+/// connections stay open, and nothing comes back on them, not even a
+/// refusal. (Its kernel still completes new TCP handshakes, which a
+/// partition would not; the TLS handshake that follows gets no answer.)
+fn signal(node: &NodeProcess, signal: &str) {
+    let pid = node.pid().expect("the node runs");
+    let sent = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{signal} {pid}");
+}
+
+/// An address that accepts connections and never says a word: a server
+/// that is up, but cut off (or hung) above TCP.
+async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+// ANCHOR_END: silence
+
+// ANCHOR: silent_leader
+// A leader that falls silent costs a write one attempt timeout, then the
+// write goes to the new leader; a first seed that never answers costs the
+// connect one connection timeout. (The attempt timeout is shortened to
+// 1 s, to tell it from the keepalive: without a time limit on an attempt,
+// the write would wait until the pings gave up on the connection, 5 s
+// after the leader's last word.)
+async fn a_silent_leader_costs_a_write_one_attempt_timeout() {
+    let cluster = TestCluster::start(3, |_| {}).await;
+    let old_leader = cluster.leader(SETTLE).await;
+    let mut config = config_for(&cluster);
+    config.seeds.insert(0, black_hole().await);
+    config.attempt_timeout = Duration::from_secs(1);
+    let give_up_after = config.retry.give_up_after;
+    let started = Instant::now();
+    let client = Client::connect(config).await.unwrap();
+    println!("connected, past the black hole, in {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    for i in 0..10u64 {
+        assert_eq!(client.produce(format!("record-{i}")).await.unwrap(), i);
+    }
+
+    signal(&cluster.nodes[old_leader], "STOP");
+    let started = Instant::now();
+    assert_eq!(client.produce("record-10").await.unwrap(), 10);
+    let took = started.elapsed();
+    println!("the write after the leader fell silent took {took:?}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    // Every record reads back, though the silent server is now a follower
+    // in the client's list, and reads are sent to it too.
+    let started = Instant::now();
+    for i in 0..=10u64 {
+        let record = client.consume(i).await.unwrap();
+        assert_eq!(record.value, format!("record-{i}").into_bytes());
+    }
+    println!("11 reads took {:?}", started.elapsed());
+    assert!(started.elapsed() < give_up_after);
+    signal(&cluster.nodes[old_leader], "CONT");
+}
+// ANCHOR_END: silent_leader
+
+// ANCHOR: silent_stream
+// A produce stream whose leader falls silent with records in flight
+// breaks after one attempt timeout of silence, and resumes on the new
+// leader: every record once, in order.
+async fn a_produce_stream_leaves_a_silent_leader_behind() {
+    const RECORDS: usize = 2_000;
+    let cluster = TestCluster::start(3, |_| {}).await;
+    let old_leader = cluster.leader(SETTLE).await;
+    let mut config = config_for(&cluster);
+    config.attempt_timeout = Duration::from_secs(1); // as above
+    let client = Client::connect(config).await.unwrap();
+    let values = futures_util::stream::iter(0..RECORDS).then(|i| async move {
+        if i % 100 == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        format!("record-{i}").into_bytes()
+    });
+    let mut offsets_stream = Box::pin(client.produce_stream(values));
+    let (mut offsets, mut longest_gap, mut last) = (Vec::new(), Duration::ZERO, Instant::now());
+    while let Some(offset) = offsets_stream.next().await {
+        offsets.push(offset.unwrap());
+        longest_gap = longest_gap.max(last.elapsed());
+        last = Instant::now();
+        if offsets.len() == 500 {
+            signal(&cluster.nodes[old_leader], "STOP");
+        }
+    }
+    assert_eq!(offsets, (0..RECORDS as u64).collect::<Vec<_>>());
+    println!("the longest wait for an offset: {longest_gap:?}");
+    assert!(longest_gap < Duration::from_secs(4), "{longest_gap:?}");
+
+    signal(&cluster.nodes[old_leader], "CONT");
+    for node in &cluster.nodes {
+        // Exactly RECORDS records, in order: none twice.
+        let records = stream_records(node, RECORDS, SETTLE).await;
+        for (i, record) in records.iter().enumerate() {
+            assert_eq!(record, format!("record-{i}").as_bytes());
+        }
+    }
+}
+// ANCHOR_END: silent_stream
+
+// ANCHOR: silent_follower
+// A consume stream at the tail is silent by nature, so silence does not
+// break it; but when its follower falls silent, the channel's pings go
+// unanswered, the connection is closed, and the stream resumes on
+// another server: a record produced after that arrives within seconds.
+async fn a_consume_stream_at_the_tail_leaves_a_silent_follower() {
+    let cluster = TestCluster::start(3, |_| {}).await;
+    let client = Client::connect(config_for(&cluster)).await.unwrap();
+    for i in 0..10u64 {
+        client.produce(format!("record-{i}")).await.unwrap();
+    }
+    let mut records = Box::pin(client.consume_stream(0));
+    for i in 0..10u64 {
+        assert_eq!(records.next().await.unwrap().unwrap().offset, i);
+    }
+    let serving = per_node(&cluster, "proglog_open_streams");
+    let (&serving, _) = serving
+        .iter()
+        .find(|(_, open)| **open == 1.0)
+        .expect("one server streams");
+    let serving = &cluster.nodes[(serving - 1) as usize];
+    signal(serving, "STOP");
+
+    let started = Instant::now();
+    assert_eq!(client.produce("record-10").await.unwrap(), 10);
+    let next = tokio::time::timeout(Duration::from_secs(15), records.next())
+        .await
+        .expect("the stream resumed on another server");
+    assert_eq!(next.unwrap().unwrap().value, b"record-10");
+    let took = started.elapsed();
+    println!("the record arrived {took:?} after the follower fell silent");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    signal(serving, "CONT");
+}
+// ANCHOR_END: silent_follower
+
+// ANCHOR: lagging_follower
+// A follower that missed records answers OUT_OF_RANGE for them; if the
+// leader, which would have them, is silent, that answer proves nothing,
+// and the read goes on (another server, a new leader) rather than fail.
+async fn a_lagging_followers_out_of_range_waits_for_a_leader_that_answers() {
+    let cluster = TestCluster::start(3, |_| {}).await;
+    let leader = cluster.leader(SETTLE).await;
+    let lagging = &cluster.nodes[(leader + 1) % 3];
+    let client = Client::connect(config_for(&cluster)).await.unwrap();
+    // The lagging follower misses ten records (the leader and the other
+    // follower commit them); then the leader falls silent, so it cannot
+    // catch up until the other follower is elected.
+    signal(lagging, "STOP");
+    for i in 0..10u64 {
+        assert_eq!(client.produce(format!("record-{i}")).await.unwrap(), i);
+    }
+    signal(&cluster.nodes[leader], "STOP");
+    signal(lagging, "CONT");
+
+    let started = Instant::now();
+    for i in 0..10u64 {
+        let record = client.consume(i).await.unwrap();
+        assert_eq!(record.value, format!("record-{i}").into_bytes());
+    }
+    println!("10 reads took {:?}", started.elapsed());
+    let out_of_range = metric(
+        &scrape(lagging.spec.metrics_addr.unwrap()),
+        r#"proglog_rpcs_total{method="Consume",code="OUT_OF_RANGE"}"#,
+    );
+    assert!(out_of_range >= 1.0, "the lagging follower was asked");
+    signal(&cluster.nodes[leader], "CONT");
+}
+// ANCHOR_END: lagging_follower
