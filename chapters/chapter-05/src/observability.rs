@@ -83,9 +83,20 @@ impl Call {
         }
         let subject = self.subject.as_deref().unwrap_or("-");
         let duration_ms = duration.as_micros() as f64 / 1000.0; // to the microsecond
-        tracing::info!(target: "proglog::rpc", method = %self.method, subject, code, duration_ms, "rpc");
+        if code == "OK" && ROUTINE.contains(&&*self.method) {
+            tracing::debug!(target: "proglog::rpc", method = %self.method, subject, code, duration_ms, "rpc");
+        } else {
+            tracing::info!(target: "proglog::rpc", method = %self.method, subject, code, duration_ms, "rpc");
+        }
     }
 }
+
+/// Calls a server makes or answers many times a second when all is well:
+/// Raft's heartbeats and replication, votes, health checks, and clients
+/// asking who leads. When they succeed they are logged at DEBUG, so that
+/// they do not drown the calls a person reads the log for; when they fail,
+/// at INFO like every other call. (The metrics count them all.)
+const ROUTINE: [&str; 4] = ["AppendEntries", "Vote", "Check", "GetServers"];
 // ANCHOR_END: call
 
 // ANCHOR: service_head

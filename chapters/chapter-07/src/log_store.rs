@@ -226,6 +226,11 @@ fn write_error(error: Error) -> StorageError {
     StorageIOError::write_logs(&error).into()
 }
 
+/// About the most bytes of entries one AppendEntries carries: small
+/// enough to be written and synced by a busy follower well within a
+/// heartbeat interval.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
 // ANCHOR: reader
 impl RaftLogReader<TypeConfig> for LogStore {
     /// The entries in `range` that the log holds (none below the last
@@ -258,6 +263,37 @@ impl RaftLogReader<TypeConfig> for LogStore {
             })
             .collect();
         entries.map_err(read_error)
+    }
+
+    /// The entries from `start` (before `end`) that fit in one
+    /// AppendEntries message of about [`MAX_PAYLOAD_BYTES`], and at least
+    /// one. openraft gives each AppendEntries one heartbeat interval to be
+    /// answered: a follower far behind, sent everything it lacks at once,
+    /// would time out again and again and never catch up.
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> std::result::Result<Vec<Entry>, StorageError> {
+        let mut entries = Vec::new();
+        let mut bytes = 0;
+        let mut next = start;
+        while next < end && (entries.is_empty() || bytes < MAX_PAYLOAD_BYTES) {
+            let batch_end = end.min(next + 16);
+            let batch = self.try_get_log_entries(next..batch_end).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for entry in batch {
+                if !entries.is_empty() && bytes >= MAX_PAYLOAD_BYTES {
+                    break;
+                }
+                bytes += crate::recent::size_of(&entry);
+                next = entry.log_id.index + 1;
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
     }
 }
 // ANCHOR_END: reader

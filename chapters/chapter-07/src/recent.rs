@@ -29,7 +29,7 @@ pub struct Recent {
 // ANCHOR_END: recent
 
 /// About how much memory `entry` holds.
-fn size_of(entry: &Entry) -> usize {
+pub(crate) fn size_of(entry: &Entry) -> usize {
     const PER_RECORD: usize = 48;
     const PER_ENTRY: usize = 128;
     match &entry.payload {

@@ -37,7 +37,11 @@ fn main() {
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let records = number("PROGLOG_BENCH_RECORDS", 200_000);
-    let rate = runtime.block_on(throughput(number("PROGLOG_BENCH_ROUNDS", 5), records));
+    let rounds = number("PROGLOG_BENCH_ROUNDS", 5);
+    let rate = match rounds {
+        0 => 200_000.0,
+        rounds => runtime.block_on(throughput(rounds, records)),
+    };
     runtime.block_on(failover(number("PROGLOG_BENCH_KILLS", 10), rate));
 }
 
@@ -48,7 +52,7 @@ fn proglog() -> Binary {
 // ANCHOR: bench_produce
 /// `proglog bench produce --dev --addr ADDR --seeds SEEDS --records N`, as
 /// a user would type it, run by the code the command runs.
-async fn bench_produce(addr: &str, seeds: &[String], records: u64) -> Outcome {
+async fn bench_produce(addr: &str, seeds: &[String], records: u64) -> anyhow::Result<Outcome> {
     let records = records.to_string();
     let seeds = seeds.join(",");
     let mut args = vec!["proglog", "bench", "produce", "--dev", "--addr", addr];
@@ -59,7 +63,7 @@ async fn bench_produce(addr: &str, seeds: &[String], records: u64) -> Outcome {
     let Command::Bench(BenchCommand::Produce(args)) = Cli::parse_from(args).command else {
         unreachable!("bench produce parses as bench produce")
     };
-    measure(&args).await.unwrap()
+    measure(&args).await
 }
 // ANCHOR_END: bench_produce
 
@@ -70,12 +74,16 @@ async fn throughput(rounds: u64, records: u64) -> f64 {
     for round in 1..=rounds {
         let cluster = ProglogCluster::start(3, Forming::AllExpect, |_| proglog()).await;
         let leader = cluster.nodes[cluster.leader().await].rpc_addr.to_string();
-        let replicated = bench_produce(&leader, &cluster.seeds(), records).await;
+        let replicated = bench_produce(&leader, &cluster.seeds(), records)
+            .await
+            .unwrap();
         drop(cluster);
 
         let dir = tempfile::tempdir().unwrap();
         let server = ServerProcess::start(&proglog(), dir.path(), &["--dev", "--sync", "os"], &[]);
-        let single = bench_produce(&server.addr.to_string(), &[], records).await;
+        let single = bench_produce(&server.addr.to_string(), &[], records)
+            .await
+            .unwrap();
         assert!(server.stop().success());
 
         let (replicated, single) = (replicated.summary, single.summary);
@@ -122,6 +130,15 @@ async fn failover(kills: u64, rate: f64) {
             cluster.nodes[leader].kill();
         };
         let (outcome, ()) = tokio::join!(bench, killer);
+        let outcome = outcome.unwrap_or_else(|error| {
+            for node in &cluster.nodes {
+                let log = node.log();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                eprintln!("--- node {} ---", node.id);
+                tail.iter().rev().for_each(|line| eprintln!("{line}"));
+            }
+            panic!("proglog bench produce failed: {error}")
+        });
         let gap = outcome.longest_pause;
         println!(
             "kill {kill}: node {} killed; {} records acknowledged, once each; longest gap {gap:?}",
