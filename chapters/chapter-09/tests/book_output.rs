@@ -148,6 +148,10 @@ fn refusal(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     lines[0].replace(&dir.display().to_string(), "<dir>")
 }
 
+/// A case's arguments, and the variables it sets.
+type Args<'a> = &'a [&'a str];
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 // ANCHOR: bad_cases
 // Every combination of cluster settings that cannot work is one line, before
 // anything starts, whether it came from a flag, a variable or the file.
@@ -168,7 +172,7 @@ fn book_shows_the_bad_cluster_settings() {
         join,
     ];
     #[rustfmt::skip]
-    let cases: [(&[&str], &[(&str, &str)]); 12] = [
+    let cases: [(Args, Env); 12] = [
         (&["--dev", "--bootstrap", "--bootstrap-expect", "3", join], &[]),
         (&["--dev", "--bootstrap", join], &[]),
         (&["--dev"], &[("PROGLOG_BOOTSTRAP_EXPECT", "3")]),
