@@ -264,7 +264,9 @@ impl RaftLogReader<TypeConfig> for LogStore {
             .collect();
         entries.map_err(read_error)
     }
+    // ANCHOR_END: reader
 
+    // ANCHOR: reader_limited
     /// The entries from `start` (before `end`) that fit in one
     /// AppendEntries message of about [`MAX_PAYLOAD_BYTES`], and at least
     /// one. openraft gives each AppendEntries one heartbeat interval to be
@@ -296,7 +298,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         Ok(entries)
     }
 }
-// ANCHOR_END: reader
+// ANCHOR_END: reader_limited
 
 impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;

@@ -512,6 +512,9 @@ pub async fn servers_at(addr: SocketAddr) -> Option<Vec<chapter_02::api::v1::Ser
     }
 }
 
+// ANCHOR_END: servers_at
+
+// ANCHOR: wait_for_servers_at
 /// The servers as one of the servers at `addrs` reports them
 /// (`GetServers`), asking each in turn, and waiting (up to `within`) until
 /// `ready` accepts an answer. A server that cannot be reached, or does not
@@ -537,7 +540,7 @@ pub async fn wait_for_servers_at(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
-// ANCHOR_END: servers_at
+// ANCHOR_END: wait_for_servers_at
 
 // ANCHOR: agreed_leader_at
 /// The id of the leader, once every one of `nodes` (id, gRPC address)

@@ -175,6 +175,7 @@ def consistency(objects: list[dict], notes: str, values: dict, label: str) -> No
     image = dockerfile()
     replicas = values.get("replicas", 3)
 
+    # ANCHOR: identity
     # Identity and bootstrap.
     check(container["args"][0] == "serve", f"{label}: the container runs `proglog serve`")
     check(spec["replicas"] == replicas and args["bootstrap-expect"] == str(replicas),
@@ -192,6 +193,7 @@ def consistency(objects: list[dict], notes: str, values: dict, label: str) -> No
           f"{label}: --advertise-addr is the pod's DNS name")
     check(args["join"] == f"{sts['metadata']['name']}-0.{domain}:{named['grpc']}",
           f"{label}: --join is pod 0's gossip address")
+    # ANCHOR_END: identity
 
     # Ports: the flags, the container, the probes, the Services, the image.
     for flag, port in [("addr", "grpc"), ("gossip-addr", "gossip"), ("health-addr", "health"),

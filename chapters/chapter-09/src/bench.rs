@@ -53,7 +53,7 @@ pub async fn run(args: &BenchProduceArgs) -> anyhow::Result<()> {
 /// acknowledgement came.
 type Ack = (u64, Instant, Instant);
 
-// ANCHOR: measure
+// ANCHOR: measure_a
 /// Produces as `args` say and returns what the clients observed.
 ///
 /// # Errors
@@ -80,6 +80,8 @@ pub async fn measure(args: &BenchProduceArgs) -> anyhow::Result<Outcome> {
     while let Some(finished) = tasks.join_next().await {
         acks.extend(finished.context("a client task failed")??);
     }
+    // ANCHOR_END: measure_a
+    // ANCHOR: measure_b
     let elapsed = started.elapsed();
     let mut times: Vec<Instant> = acks.iter().map(|&(_, _, at)| at).collect();
     times.sort_unstable();
@@ -98,7 +100,7 @@ pub async fn measure(args: &BenchProduceArgs) -> anyhow::Result<Outcome> {
         longest_pause,
     })
 }
-// ANCHOR_END: measure
+// ANCHOR_END: measure_b
 
 /// One client, unary produces one at a time.
 async fn unary(client: Client, value: Vec<u8>, count: u64) -> anyhow::Result<Vec<Ack>> {

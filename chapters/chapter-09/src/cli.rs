@@ -40,7 +40,7 @@ pub enum Command {
 }
 // ANCHOR_END: cli
 
-// ANCHOR: serve_args
+// ANCHOR: serve_args_a
 /// `proglog serve`: chapter 5's settings, and the cluster's.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServerArgs {
@@ -66,7 +66,9 @@ pub struct ClusterArgs {
     /// The UDP address to gossip on [default: the --addr address, over UDP].
     #[arg(long, env = "PROGLOG_GOSSIP_ADDR", value_name = "HOST:PORT")]
     pub gossip_addr: Option<SocketAddr>,
+    // ANCHOR_END: serve_args_a
 
+    // ANCHOR: serve_args_b
     /// The gRPC address other servers and clients reach this one at, where
     /// --addr is not (a container, 0.0.0.0); gossip is advertised at the
     /// same host [default: --addr].
@@ -93,7 +95,9 @@ pub struct ClusterArgs {
     /// alike, as a StatefulSet's pods are.
     #[arg(long, env = "PROGLOG_BOOTSTRAP_EXPECT", value_name = "N")]
     pub bootstrap_expect: Option<usize>,
+    // ANCHOR_END: serve_args_b
 
+    // ANCHOR: serve_args_c
     /// Servers only gossip with servers of the same cluster id [default: proglog].
     #[arg(long, env = "PROGLOG_CLUSTER_ID", value_name = "NAME")]
     pub cluster_id: Option<String>,
@@ -129,7 +133,7 @@ pub struct ClusterArgs {
     #[arg(long, env = "PROGLOG_HEALTH_ADDR", value_name = "HOST:PORT")]
     pub health_addr: Option<SocketAddr>,
 }
-// ANCHOR_END: serve_args
+// ANCHOR_END: serve_args_c
 
 // ANCHOR: client_args
 /// How a client reaches a cluster: chapter 5's settings (`--addr`, TLS),

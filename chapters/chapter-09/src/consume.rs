@@ -10,7 +10,7 @@ use tonic::Code;
 use crate::cli::ConsumeArgs;
 use crate::client::{connect, explain};
 
-// ANCHOR: run
+// ANCHOR: run_bounds
 /// Runs `proglog consume`: `OFFSET<TAB>VALUE` (or JSON) per line.
 ///
 /// # Errors
@@ -37,6 +37,8 @@ pub async fn run(args: &ConsumeArgs) -> anyhow::Result<()> {
         Some(count) => end.min(from.saturating_add(count)),
         None => end,
     };
+    // ANCHOR_END: run_bounds
+    // ANCHOR: run_print
     let mut records = Box::pin(client.consume_stream(from));
     let mut stdout = std::io::stdout().lock();
     while let Some(record) = records.next().await {
@@ -67,4 +69,4 @@ pub async fn run(args: &ConsumeArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
-// ANCHOR_END: run
+// ANCHOR_END: run_print

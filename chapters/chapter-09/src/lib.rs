@@ -1,3 +1,4 @@
+// ANCHOR: modules
 //! # Chapter 9: the production cluster
 //!
 //! The one `proglog` binary. `proglog serve` is a server that is a cluster
@@ -30,6 +31,7 @@ pub mod status;
 pub mod testing;
 
 use cli::{BenchCommand, Cli, ClusterCommand, Command};
+// ANCHOR_END: modules
 
 // ANCHOR: main
 /// The whole program, as the `proglog` binary runs it: one crypto

@@ -12,7 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::cli::ProduceArgs;
 use crate::client::{connect, explain};
 
-// ANCHOR: run
+// ANCHOR: run_values
 /// Runs `proglog produce`, printing each record's offset on its own line.
 ///
 /// # Errors
@@ -30,6 +30,8 @@ pub async fn run(args: &ProduceArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    // ANCHOR_END: run_values
+    // ANCHOR: run_stream
     let (lines, values) = mpsc::channel(1024);
     let reader = std::thread::spawn(move || -> std::io::Result<()> {
         for line in std::io::stdin().lock().lines() {
@@ -54,4 +56,4 @@ pub async fn run(args: &ProduceArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
-// ANCHOR_END: run
+// ANCHOR_END: run_stream

@@ -96,7 +96,9 @@ async fn node_config(settings: &Settings, cluster: &ClusterSettings) -> anyhow::
     config.records = settings.log_config();
     Ok(config)
 }
+// ANCHOR_END: node_config
 
+// ANCHOR: advertised_gossip
 /// Where the others should gossip with this server: the advertised host,
 /// on the gossip port (if the advertised host is not the bound one).
 async fn advertised_gossip(cluster: &ClusterSettings) -> anyhow::Result<Option<SocketAddr>> {
@@ -111,11 +113,12 @@ async fn advertised_gossip(cluster: &ClusterSettings) -> anyhow::Result<Option<S
         .with_context(|| format!("the --advertise-addr host {host:?} has no address"))?;
     Ok(Some(resolved))
 }
-// ANCHOR_END: node_config
+// ANCHOR_END: advertised_gossip
 
 /// How long a server alone may take to elect itself before it serves.
 const ALONE_ELECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+// ANCHOR: refuse_a_single_server_log
 /// A chapter 5 data directory holds segment files at its top; a cluster
 /// server keeps two logs in `raft/` and `records/` under it.
 fn refuse_a_single_server_log(settings: &Settings) -> anyhow::Result<()> {
@@ -136,8 +139,9 @@ fn refuse_a_single_server_log(settings: &Settings) -> anyhow::Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: refuse_a_single_server_log
 
-// ANCHOR: serve
+// ANCHOR: serve_a
 /// Serves with `settings` and `cluster` until `shutdown` completes;
 /// `reload` fires to reload the ACL policy.
 ///
@@ -159,6 +163,8 @@ pub async fn serve(
         tracing::warn!("INSECURE: serving plaintext with no authentication and no authorization");
     }
     refuse_a_single_server_log(&settings)?;
+    // ANCHOR_END: serve_a
+    // ANCHOR: serve_b
     let (tls, authorizer) = match &settings.security {
         Security::Insecure => (None, None),
         Security::Mtls {
@@ -181,6 +187,8 @@ pub async fn serve(
     let node = ClusterNode::start(node_config(&settings, &cluster).await?)
         .await
         .context("starting the node")?;
+    // ANCHOR_END: serve_b
+    // ANCHOR: alone_elects_itself
     if cluster.formation == Formation::Alone {
         // A cluster of one is ready when it listens, as chapter 5's server
         // was: it elects itself (in milliseconds) before it serves. (A
@@ -199,7 +207,7 @@ pub async fn serve(
             .await
             .context("a cluster of one did not elect itself")?;
     }
-    // ANCHOR_END: serve
+    // ANCHOR_END: alone_elects_itself
     // ANCHOR: serve_services
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in ["", LOG_SERVICE_NAME] {
@@ -260,6 +268,8 @@ pub async fn serve(
         )
         .add_service(node.service().clone().into_server())
         .add_service(node.raft_service().clone().into_server());
+    // ANCHOR_END: serve_router
+    // ANCHOR: serve_shutdown
     let grace = settings.shutdown_grace;
     let drain_timeout = node.service().config().drain_timeout;
     let service = node.service().clone();
@@ -293,7 +303,7 @@ pub async fn serve(
         sync = ?settings.sync,
         "serving"
     );
-    // ANCHOR_END: serve_router
+    // ANCHOR_END: serve_shutdown
     // ANCHOR: serve_end
     let server = async {
         match tls {
@@ -326,6 +336,8 @@ pub async fn serve(
     {
         task.abort();
     }
+    // ANCHOR_END: serve_end
+    // ANCHOR: serve_leave
     // A server that leaves is taken out of the voters (a restart is not);
     // if it cannot leave in time it stops anyway, and says so.
     if cluster.leave_on_shutdown {
@@ -339,7 +351,7 @@ pub async fn serve(
     tracing::info!("stopped; bye");
     Ok(())
 }
-// ANCHOR_END: serve_end
+// ANCHOR_END: serve_leave
 
 // ANCHOR: health_only
 /// Serves gRPC health, and nothing else, in plaintext on `addr`: for

@@ -166,6 +166,7 @@ impl ClusterSettings {
     }
 }
 
+// ANCHOR: timing
 /// Whether `host:port` names no one in particular (0.0.0.0, ::).
 fn unspecified(addr: &str) -> bool {
     chapter_07::network::host_of(addr)
@@ -194,3 +195,4 @@ fn timing(heartbeat: Option<String>, election: Option<String>) -> Result<RaftTim
         election_max: election * 2,
     })
 }
+// ANCHOR_END: timing

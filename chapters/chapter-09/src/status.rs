@@ -63,7 +63,9 @@ pub async fn rows(args: &StatusArgs) -> anyhow::Result<Vec<Row>> {
     rows.sort_by_key(|row| row.listed.id.parse::<u64>().unwrap_or(u64::MAX));
     Ok(rows)
 }
+// ANCHOR_END: rows
 
+// ANCHOR: ask_itself
 /// What `server` says of itself, if it answers in time.
 async fn ask_itself(server: &Server, config: &chapter_08::ClientConfig) -> Option<Server> {
     let channel = match &config.tls {
@@ -93,9 +95,9 @@ async fn ask_itself(server: &Server, config: &chapter_08::ClientConfig) -> Optio
         .into_iter()
         .find(|listed| listed.id == server.id)
 }
-// ANCHOR_END: rows
+// ANCHOR_END: ask_itself
 
-// ANCHOR: table
+// ANCHOR: table_header
 /// The rows as a table: lag is how many records a server's log is behind
 /// the leader's.
 pub fn table(rows: &[Row]) -> String {
@@ -116,6 +118,8 @@ pub fn table(rows: &[Row]) -> String {
         ]
         .map(str::to_string),
     ];
+    // ANCHOR_END: table_header
+    // ANCHOR: table_cells
     for row in rows {
         let (role, next, applied, lag) = match &row.itself {
             None => ("-".into(), "-".into(), "-".into(), "unreachable".into()),
@@ -138,6 +142,7 @@ pub fn table(rows: &[Row]) -> String {
                 },
             ),
         };
+        // ANCHOR_END: table_cells
         let gossip = row
             .itself
             .as_ref()
@@ -177,7 +182,6 @@ pub fn table(rows: &[Row]) -> String {
     }
     out
 }
-// ANCHOR_END: table
 
 #[cfg(test)]
 mod tests {
@@ -194,6 +198,7 @@ mod tests {
         }
     }
 
+    // ANCHOR: test_table
     // The lag is against the leader's log; a server that did not answer is
     // unreachable, whatever the others say of it.
     #[test]
@@ -231,4 +236,5 @@ mod tests {
             "3   127.0.0.1:8430  127.0.0.1:8430  -         -            -        unreachable"
         );
     }
+    // ANCHOR_END: test_table
 }
