@@ -139,6 +139,8 @@ async fn failover(kills: u64, rate: f64) {
             }
             panic!("proglog bench produce failed: {error}")
         });
+        // ANCHOR_END: failover
+        // ANCHOR: failover_b
         let gap = outcome.longest_pause;
         println!(
             "kill {kill}: node {} killed; {} records acknowledged, once each; longest gap {gap:?}",
@@ -153,4 +155,4 @@ async fn failover(kills: u64, rate: f64) {
          gap in acknowledgements: median {median:.0} ms [{low:.0}–{high:.0} ms], max {high:.0} ms"
     );
 }
-// ANCHOR_END: failover
+// ANCHOR_END: failover_b

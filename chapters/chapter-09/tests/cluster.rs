@@ -39,6 +39,7 @@ fn main() {
         a_cluster_forms_from_the_command_line,
         the_first_server_bootstraps_and_the_others_join,
         no_cluster_flags_is_chapter_5s_server,
+        dev_works_from_a_copied_binary,
         bad_combinations_exit_with_one_line,
         a_taken_node_id_is_refused,
         servers_join_restart_and_leave_from_the_command_line,
@@ -116,6 +117,24 @@ async fn no_cluster_flags_is_chapter_5s_server() {
     assert!(server.stop().success());
 }
 // ANCHOR_END: alone
+
+/// `--dev` carries its certificates (the peer's too) and policies in the
+/// binary: a copy of it, far from the repository, still forms a cluster.
+async fn dev_works_from_a_copied_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("proglog");
+    std::fs::copy(env!("CARGO_BIN_EXE_proglog"), &copy).unwrap();
+    let server = ServerProcess::start(
+        &Binary::at(&copy),
+        dir.path(),
+        &["--dev", "--bootstrap"],
+        &[],
+    );
+    let produced = server.cli(&["produce", "anywhere"]);
+    assert!(produced.status.success(), "{}", stderr(&produced));
+    assert_eq!(stdout(&produced), "0\n");
+    assert!(server.log().contains("development"), "{}", server.log());
+}
 
 // ANCHOR: bad_combinations
 async fn bad_combinations_exit_with_one_line() {
