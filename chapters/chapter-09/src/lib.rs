@@ -12,7 +12,7 @@
 //! * [`settings`]: a server's place in a cluster, resolved and checked.
 //! * [`server`]: `proglog serve`.
 //! * [`client`]: connecting a client of the cluster.
-//! * [`produce`], [`consume`], [`bench`], [`status`]: the client commands.
+//! * [`produce`], [`consume`], [`bench`](mod@bench), [`status`]: the client commands.
 //! * `testing` (feature `testing`): clusters of `proglog` processes.
 
 use std::process::ExitCode;

@@ -648,13 +648,16 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// What a consumer saw, in order: each record's offset and value.
+pub type Seen = Vec<(u64, Vec<u8>)>;
+
 // ANCHOR: load
 /// Producers and a consumer running against a cluster through chapter 8's
 /// client, recording what they are told, until [`Load::stop`].
 #[derive(Debug)]
 pub struct Load {
     history: Arc<Mutex<History>>,
-    seen: Arc<Mutex<Vec<(u64, Vec<u8>)>>>,
+    seen: Arc<Mutex<Seen>>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -708,7 +711,7 @@ impl Load {
     /// Stops the producers (each finishes the produce it is in) and the
     /// consumer once it has seen `held` records (waiting up to [`SETTLE`]);
     /// returns the history, and what the consumer saw, in order.
-    pub async fn stop(self) -> (History, Vec<(u64, Vec<u8>)>) {
+    pub async fn stop(self) -> (History, Seen) {
         let _ = self.stop.send(true);
         let mut tasks = self.tasks;
         let consumer = tasks.pop().unwrap();
@@ -750,7 +753,7 @@ async fn produce(
 
 async fn consume(
     client: Client,
-    seen: Arc<Mutex<Vec<(u64, Vec<u8>)>>>,
+    seen: Arc<Mutex<Seen>>,
     stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut stream = std::pin::pin!(client.consume_stream(0));
