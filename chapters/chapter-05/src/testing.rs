@@ -311,6 +311,20 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The one line of error of a `proglog` that refused to start (the line
+/// that starts `proglog: `; any log lines before it are ignored), with
+/// `<dir>` for `dir`. Fails if it started, or said more or less than one.
+pub fn refusal_line(output: &Output, dir: &Path) -> String {
+    assert!(!output.status.success(), "proglog started");
+    let error = stderr(output);
+    let lines: Vec<&str> = error
+        .lines()
+        .filter(|line| line.starts_with("proglog: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{error}");
+    lines[0].replace(&dir.display().to_string(), "<dir>")
+}
+
 /// The records a server acknowledged to producers: offset, and the value sent.
 pub type Acknowledged = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<u64, String>>>;
 

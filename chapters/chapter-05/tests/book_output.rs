@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ServerProcess, binary, cli, free_addr, repo, scrape, stderr, stdout};
+use common::{ServerProcess, binary, cli, free_addr, refusal_line, repo, scrape, stderr, stdout};
 
 /// Compares `actual` with `tests/output/NAME.txt`.
 fn assert_output(name: &str, actual: &str) {
@@ -247,14 +247,7 @@ fn startup_error(dir: &Path, args: &[&str]) -> String {
         .current_dir(dir)
         .output()
         .unwrap();
-    assert!(!output.status.success(), "proglog serve {args:?} started");
-    let error = stderr(&output);
-    let lines: Vec<&str> = error
-        .lines()
-        .filter(|line| line.starts_with("proglog: "))
-        .collect();
-    assert_eq!(lines.len(), 1, "{error}");
-    lines[0].replace(&dir.display().to_string(), "<dir>")
+    refusal_line(&output, dir)
 }
 
 // One clear line for each bad setting, in the order the book lists them.

@@ -15,11 +15,12 @@
 #[path = "../../../tests/support/book_output.rs"]
 mod book_output;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use chapter_05::testing::{free_addr, refusal_line, repository, stderr, stdout};
 use chapter_09::cli::{Cli, ClusterCommand, Command as Subcommand, StatusArgs};
 use chapter_09::status::{Row, rows, table};
 use clap::Parser;
@@ -30,15 +31,6 @@ const PROGLOG: &str = env!("CARGO_BIN_EXE_proglog");
 /// Compares `actual` with `tests/output/NAME.txt`.
 fn assert_output(name: &str, actual: &str) {
     book_output::assert_output(env!("CARGO_MANIFEST_DIR"), name, actual);
-}
-
-/// The repository's root, where `certs/` and `policies/` are.
-fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
 }
 
 /// `proglog ARGS`, with none of the caller's `PROGLOG_*` variables (each
@@ -75,22 +67,6 @@ fn run(mut command: Command) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A port of 127.0.0.1 that was free when asked.
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 /// `text` with each address of `nodes` (node 1 first) as `127.0.0.1:<port N>`.
@@ -138,14 +114,7 @@ fn refusal(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let mut command = proglog(&all);
     command.current_dir(repository()).envs(env.iter().copied());
     let output = run(command);
-    assert!(!output.status.success(), "proglog serve {args:?} started");
-    let error = stderr(&output);
-    let lines: Vec<&str> = error
-        .lines()
-        .filter(|line| line.starts_with("proglog: "))
-        .collect();
-    assert_eq!(lines.len(), 1, "{error}");
-    lines[0].replace(&dir.display().to_string(), "<dir>")
+    refusal_line(&output, dir)
 }
 
 /// A case's arguments, and the variables it sets.

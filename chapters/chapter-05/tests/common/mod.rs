@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-pub use chapter_05::testing::{Binary, cert, free_addr, scrape, stderr, stdout};
+pub use chapter_05::testing::{Binary, cert, free_addr, refusal_line, scrape, stderr, stdout};
 
 pub const PROGLOG: &str = env!("CARGO_BIN_EXE_proglog-single");
 
