@@ -10,7 +10,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test support: a failure is a failed test
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -135,12 +135,35 @@ pub fn cert(name: &str) -> PathBuf {
     }
 }
 
-/// A port of 127.0.0.1 that was free when asked (the server binds it next).
+/// An address of 127.0.0.1 that was free when asked, for TCP and UDP
+/// alike (a server binds it next): see [`quiet_port`].
 pub fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    SocketAddr::from(([127, 0, 0, 1], quiet_port()))
+}
+
+/// A port of 127.0.0.1 that is free for TCP and UDP, taken *below* the
+/// kernel's ephemeral range (32768 and up), in a block of its own for each
+/// test process, and never the same twice in one process. A port the
+/// kernel picks (`bind` to port 0) is one it may also give, a moment
+/// later, to an outgoing connection, or that a closed connection still
+/// holds in TIME_WAIT; a server restarted on its ports must find them free.
+pub fn quiet_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 10_000;
+    const BLOCK: u16 = 200;
+    const BLOCKS: u16 = 110; // 10,000 to 32,000
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let block = (std::process::id() % u32::from(BLOCKS)) as u16;
+    loop {
+        let taken = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(taken < BLOCK * BLOCKS, "no free port left below 32,000");
+        let port = FIRST + (block * BLOCK + taken) % (BLOCK * BLOCKS);
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A running `proglog serve`. Killed when dropped.

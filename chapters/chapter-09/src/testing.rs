@@ -130,7 +130,7 @@ impl Node {
         Node {
             id,
             rpc_addr: free_addr(),
-            gossip_addr: chapter_06::testing::free_gossip_addr(),
+            gossip_addr: free_addr(),
             metrics_addr: free_addr(),
             data_dir: dir.join(format!("node-{id}")),
             log_file: dir.join(format!("node-{id}.log")),
