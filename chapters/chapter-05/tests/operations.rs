@@ -613,3 +613,88 @@ async fn never_reading_streams_keep_memory_bounded() {
 }
 // ANCHOR_END: memory_check
 // ANCHOR_END: memory_bound
+
+// A storage failure reaches the operator's log once, at ERROR, with the
+// operating system's words (not only as an INTERNAL answer to a client).
+#[tokio::test]
+async fn a_storage_failure_is_logged_at_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &["--dev"]);
+    let mut client = server.client("root").await;
+    client.produce(produce_request("first")).await.unwrap();
+    let store = std::fs::read_dir(&server.data_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "store"))
+        .expect("a store file");
+    let chattr = |flag: &str| {
+        let status = std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&store)
+            .status();
+        assert!(
+            status.unwrap().success(),
+            "chattr {flag} needs root (CI has it)"
+        );
+    };
+    chattr("+i");
+    let refused = client.produce(produce_request("refused")).await;
+    chattr("-i");
+    assert_eq!(refused.unwrap_err().code(), Code::Internal);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let log = server.log();
+        if let Some(line) = log.lines().find(|line| line.contains("storage failure")) {
+            break line.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no storage failure logged:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(
+        line.contains("Operation not permitted (os error 1)"),
+        "{line}"
+    );
+}
+
+// HTTP/2's MAX_CONCURRENT_STREAMS bounds the streams one connection holds
+// open (memory is bounded per stream, so this bounds it per connection):
+// past the limit, a new call waits for a stream to end.
+#[tokio::test]
+async fn a_connection_holds_at_most_the_stream_limit() {
+    const LIMIT: usize = 128;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &["--dev"]);
+    let mut client = server.client("root").await;
+    let mut open = Vec::with_capacity(LIMIT);
+    for _ in 0..LIMIT {
+        // A stream from the end of an empty log stays open, waiting.
+        let stream = client
+            .consume_stream(ConsumeRequest { offset: 0 })
+            .await
+            .unwrap();
+        open.push(stream.into_inner());
+    }
+    let mut one_more = client.clone();
+    let waiting = tokio::spawn(async move {
+        one_more
+            .consume_stream(ConsumeRequest { offset: 0 })
+            .await
+            .map(|_| ())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "stream {} was opened beside {LIMIT} open ones",
+        LIMIT + 1
+    );
+    drop(open.pop());
+    let opened = tokio::time::timeout(Duration::from_secs(10), waiting).await;
+    assert!(
+        opened.is_ok_and(|joined| joined.unwrap().is_ok()),
+        "it opens once one ends"
+    );
+}
