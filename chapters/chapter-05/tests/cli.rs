@@ -134,3 +134,23 @@ fn dev_works_from_a_copied_binary() {
     assert!(server.stop().success());
 }
 // ANCHOR_END: copied_binary
+
+// `produce < file` with a line over the 4 MiB message limit (5 MiB) fails,
+// and says so with a non-zero exit, instead of exiting 0 after a prefix.
+#[test]
+fn produce_from_stdin_fails_on_an_oversized_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &["--dev"]);
+    let addr = server.addr.to_string();
+    let input = format!("first\n{}\nlast\n", "x".repeat(5 << 20));
+    let output = cli(&["produce", "--dev", "--addr", &addr], Some(&input));
+    let error = stderr(&output);
+    assert!(
+        !output.status.success(),
+        "exit 0 after an oversized line: {error}"
+    );
+    assert_eq!(error.lines().count(), 1, "{error}");
+    assert!(error.contains("INVALID_ARGUMENT"), "{error}");
+    let consumed = server.cli(&["consume", "--from", "0"]);
+    assert!(!stdout(&consumed).contains("last"), "{}", stdout(&consumed));
+}

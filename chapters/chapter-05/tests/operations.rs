@@ -698,3 +698,54 @@ async fn a_connection_holds_at_most_the_stream_limit() {
         "it opens once one ends"
     );
 }
+
+// During the shutdown grace period the server says NOT_SERVING to health
+// checks but still serves calls (so that load balancers stop sending
+// first, and what they already sent succeeds); then it stops. (Two
+// worker threads: while the test waits for the exit, the client's
+// connections must still run, to close when the server says GOAWAY.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_served_during_the_grace_period() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(dir.path(), &["--dev", "--shutdown-grace", "3s"]);
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
+    let mut watch = health
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.next().await.unwrap().unwrap().status,
+        ServingStatus::Serving as i32
+    );
+    let mut client = server.client("root").await;
+    server.signal("TERM");
+    let not_serving = watch.next().await.unwrap().unwrap();
+    assert_eq!(not_serving.status, ServingStatus::NotServing as i32);
+    // NOT_SERVING, and yet the calls in the grace period succeed.
+    let offset = client
+        .produce(produce_request("in the grace period"))
+        .await
+        .unwrap();
+    let read = client
+        .consume(ConsumeRequest {
+            offset: offset.into_inner().offset,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        read.into_inner().record.unwrap().value,
+        b"in the grace period"
+    );
+    let stopping = Instant::now();
+    drop((watch, client, health));
+    assert!(server.wait(Duration::from_secs(20)).success());
+    let took = stopping.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "{took:?}: held to the drain timeout"
+    );
+}
