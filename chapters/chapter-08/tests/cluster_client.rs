@@ -39,6 +39,8 @@ fn main() {
         a_consume_stream_resumes_when_its_follower_dies,
         a_dead_first_seed_does_not_matter,
         what_a_retry_cannot_fix_fails_at_once,
+        reads_go_to_the_leader_when_no_follower_is_up,
+        the_server_list_is_refreshed_on_a_timer,
         a_silent_leader_costs_a_write_one_attempt_timeout,
         a_produce_stream_leaves_a_silent_leader_behind,
         a_consume_stream_at_the_tail_leaves_a_silent_follower,
@@ -454,3 +456,57 @@ async fn a_lagging_followers_out_of_range_waits_for_a_leader_that_answers() {
     signal(&cluster.nodes[leader], "CONT");
 }
 // ANCHOR_END: lagging_follower
+
+/// With both followers down, reads go to the leader (which still holds
+/// every applied record), rather than failing.
+async fn reads_go_to_the_leader_when_no_follower_is_up() {
+    let mut cluster = TestCluster::start(3, |_| {}).await;
+    let leader = cluster.leader(SETTLE).await;
+    let client = Client::connect(config_for(&cluster)).await.unwrap();
+    for i in 0..5u64 {
+        assert_eq!(client.produce(format!("record-{i}")).await.unwrap(), i);
+    }
+    for (index, node) in cluster.nodes.iter_mut().enumerate() {
+        if index != leader {
+            node.kill();
+        }
+    }
+    for i in 0..5u64 {
+        let record = client.consume(i).await.unwrap();
+        assert_eq!(record.value, format!("record-{i}").into_bytes());
+    }
+    let consumes = per_node(
+        &cluster,
+        r#"proglog_rpcs_total{method="Consume",code="OK"}"#,
+    );
+    let on_leader = consumes[&cluster.nodes[leader].spec.id];
+    assert!(on_leader >= 5.0, "the leader served {on_leader} reads");
+}
+
+/// The client asks for the servers again every `refresh_every`, even when
+/// no call fails: a server that joins is known without anything going wrong.
+async fn the_server_list_is_refreshed_on_a_timer() {
+    let mut cluster = TestCluster::start(3, |_| {}).await;
+    let mut config = config_for(&cluster);
+    config.refresh_every = Duration::from_millis(300);
+    let client = Client::connect(config).await.unwrap();
+    assert_eq!(client.servers().len(), 3);
+    let fourth = cluster.spec_for_new_node(4);
+    let fourth_addr = fourth.rpc_addr.to_string();
+    cluster
+        .nodes
+        .push(chapter_07::testing::NodeProcess::start(fourth));
+    cluster.wait_for_voters(4, SETTLE).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !client
+        .servers()
+        .iter()
+        .any(|server| server.rpc_addr == fourth_addr)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the new server never appeared in the client's list"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
