@@ -13,7 +13,9 @@
 //!   timeout, by a unary produce and by a produce stream; a follower under
 //!   a consume stream at the tail, by the channel's keepalive; and a
 //!   leader that cannot confirm a lagging follower's OUT_OF_RANGE does not
-//!   turn it into an error.
+//!   turn it into an error;
+//! - with no follower up, reads go to the leader;
+//! - the server list is asked for again on a timer, failures or not.
 //!
 //! `harness = false` (Cargo.toml): [`run_tests`] is the `main`, so that the
 //! executable can also run as a node.
