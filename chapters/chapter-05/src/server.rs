@@ -75,15 +75,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     mut reload: tokio::signal::unix::Signal,
 ) -> anyhow::Result<()> {
-    if let Some(dev) = &settings.dev {
-        tracing::warn!(
-            files = %dev.dir().display(),
-            "development mode: using the development certificates and ACL built into this binary; their keys are public, so anyone can be root: never do this in production"
-        );
-    }
-    if settings.security == Security::Insecure {
-        tracing::warn!("INSECURE: serving plaintext with no authentication and no authorization");
-    }
+    warn_if_unprotected(&settings);
 
     let log = open_log(&settings)?;
     let (tls, authorizer) = match &settings.security {
@@ -295,3 +287,20 @@ pub async fn close_log(log: Arc<Log>) -> anyhow::Result<()> {
     Ok(())
 }
 // ANCHOR_END: close_log
+
+// ANCHOR: warn_if_unprotected
+/// Warns, first thing in the log, when the server runs with the public
+/// development keys (`--dev`) or with no protection at all (`--insecure`):
+/// neither may ever be mistaken for a production setting.
+pub fn warn_if_unprotected(settings: &Settings) {
+    if let Some(dev) = &settings.dev {
+        tracing::warn!(
+            files = %dev.dir().display(),
+            "development mode: using the development certificates and ACL built into this binary; their keys are public, so anyone can be root: never do this in production"
+        );
+    }
+    if settings.security == Security::Insecure {
+        tracing::warn!("INSECURE: serving plaintext with no authentication and no authorization");
+    }
+}
+// ANCHOR_END: warn_if_unprotected

@@ -153,15 +153,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     mut reload: tokio::signal::unix::Signal,
 ) -> anyhow::Result<()> {
-    if let Some(dev) = &settings.dev {
-        tracing::warn!(
-            files = %dev.dir().display(),
-            "development mode: using the development certificates and ACL built into this binary; their keys are public, so anyone can be root: never do this in production"
-        );
-    }
-    if settings.security == Security::Insecure {
-        tracing::warn!("INSECURE: serving plaintext with no authentication and no authorization");
-    }
+    chapter_05::server::warn_if_unprotected(&settings);
     refuse_a_single_server_log(&settings)?;
     // ANCHOR_END: serve_a
     // ANCHOR: serve_b
