@@ -11,7 +11,7 @@
 use std::io::Write;
 
 use anyhow::Context;
-use chapter_02::api::v1::ConsumeRequest;
+use chapter_02::api::v1::{ConsumeRequest, Record};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -32,16 +32,9 @@ pub async fn run(args: &ConsumeArgs) -> anyhow::Result<()> {
         Err(status) => return fail(status),
         Ok(_) => anyhow::bail!("the server returned a record at offset {}", u64::MAX),
     };
-    let from = args.from.unwrap_or(lowest);
-    let end = if args.follow { u64::MAX } else { next };
-    // Starting exactly at the end prints nothing; past it, the stream below
-    // fails with OUT_OF_RANGE and the log's bounds.
-    if args.count == Some(0) || (!args.follow && from == end) {
+    let Some((from, end)) = offsets_to_print(args.from, args.follow, args.count, (lowest, next))
+    else {
         return Ok(());
-    }
-    let end = match args.count {
-        Some(count) => end.min(from.saturating_add(count)),
-        None => end,
     };
     let mut records = match client.consume_stream(ConsumeRequest { offset: from }).await {
         Ok(response) => response.into_inner(),
@@ -58,32 +51,77 @@ pub async fn run(args: &ConsumeArgs) -> anyhow::Result<()> {
             Ok(None) => return Ok(()),
             Err(status) => return fail(status),
         };
-        match args.format {
-            OutputFormat::Text => writeln!(
-                stdout,
-                "{}\t{}",
-                record.offset,
-                String::from_utf8_lossy(&record.value)
-            )?,
-            OutputFormat::Json => {
-                let line = match String::from_utf8(record.value) {
-                    Ok(value) => serde_json::json!({ "offset": record.offset, "value": value }),
-                    Err(not_utf8) => {
-                        serde_json::json!({ "offset": record.offset, "value_bytes": not_utf8.into_bytes() })
-                    }
-                };
-                writeln!(stdout, "{line}")?;
-            }
-        }
-        if args.follow {
-            stdout.flush()?; // a follower's lines appear as they come
-        }
-        if record.offset + 1 >= end {
+        let offset = record.offset;
+        print_record(&mut stdout, record, args.format, args.follow)?;
+        if offset + 1 >= end {
             return Ok(());
         }
     }
 }
 // ANCHOR_END: consume_print
+
+// ANCHOR: offsets_to_print
+/// Which offsets to print, `from..end`, given the log's `(lowest, next)`:
+/// from `--from` (else the lowest: retention may have deleted offset 0) to
+/// the end (with `--follow`, forever), at most `--count` of them. `None`
+/// when there is nothing to print. (Chapter 9's `consume` prints the same.)
+pub fn offsets_to_print(
+    from: Option<u64>,
+    follow: bool,
+    count: Option<u64>,
+    (lowest, next): (u64, u64),
+) -> Option<(u64, u64)> {
+    let from = from.unwrap_or(lowest);
+    let end = if follow { u64::MAX } else { next };
+    // Starting exactly at the end prints nothing; past it, the stream
+    // fails with OUT_OF_RANGE and the log's bounds.
+    if count == Some(0) || (!follow && from == end) {
+        return None;
+    }
+    let end = match count {
+        Some(count) => end.min(from.saturating_add(count)),
+        None => end,
+    };
+    Some((from, end))
+}
+// ANCHOR_END: offsets_to_print
+
+// ANCHOR: print_record
+/// Writes `record` to `out` as one line: `OFFSET<TAB>VALUE`, or a JSON
+/// object (`value` if it is UTF-8, else `value_bytes`). With `follow`, the
+/// line is flushed at once: a follower's lines appear as they come.
+///
+/// # Errors
+/// Writing failed (a closed pipe, say).
+pub fn print_record(
+    out: &mut impl Write,
+    record: Record,
+    format: OutputFormat,
+    follow: bool,
+) -> std::io::Result<()> {
+    match format {
+        OutputFormat::Text => writeln!(
+            out,
+            "{}\t{}",
+            record.offset,
+            String::from_utf8_lossy(&record.value)
+        )?,
+        OutputFormat::Json => {
+            let line = match String::from_utf8(record.value) {
+                Ok(value) => serde_json::json!({ "offset": record.offset, "value": value }),
+                Err(not_utf8) => {
+                    serde_json::json!({ "offset": record.offset, "value_bytes": not_utf8.into_bytes() })
+                }
+            };
+            writeln!(out, "{line}")?;
+        }
+    }
+    if follow {
+        out.flush()?;
+    }
+    Ok(())
+}
+// ANCHOR_END: print_record
 
 /// The lowest and next offsets from an `OUT_OF_RANGE` status's `ErrorInfo`.
 pub fn bounds(status: &tonic::Status) -> anyhow::Result<(u64, u64)> {

@@ -1,9 +1,7 @@
 //! `proglog consume`: records from an offset on, read from the followers,
 //! resumed on another server if one fails (chapter 8).
 
-use std::io::Write;
-
-use chapter_05::cli::OutputFormat;
+use chapter_05::consume::{offsets_to_print, print_record};
 use futures_util::StreamExt;
 use tonic::Code;
 
@@ -26,16 +24,9 @@ pub async fn run(args: &ConsumeArgs) -> anyhow::Result<()> {
         Err(error) => return Err(explain(error)),
         Ok(_) => anyhow::bail!("the cluster returned a record at offset {}", u64::MAX),
     };
-    let from = args.from.unwrap_or(lowest);
-    let end = if args.follow { u64::MAX } else { next };
-    // Starting exactly at the end prints nothing; past it, the stream below
-    // fails with OUT_OF_RANGE and the log's bounds.
-    if args.count == Some(0) || (!args.follow && from == end) {
+    let bounds = (lowest, next);
+    let Some((from, end)) = offsets_to_print(args.from, args.follow, args.count, bounds) else {
         return Ok(());
-    }
-    let end = match args.count {
-        Some(count) => end.min(from.saturating_add(count)),
-        None => end,
     };
     // ANCHOR_END: run_bounds
     // ANCHOR: run_print
@@ -43,27 +34,9 @@ pub async fn run(args: &ConsumeArgs) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     while let Some(record) = records.next().await {
         let record = record.map_err(explain)?;
-        match args.format {
-            OutputFormat::Text => writeln!(
-                stdout,
-                "{}\t{}",
-                record.offset,
-                String::from_utf8_lossy(&record.value)
-            )?,
-            OutputFormat::Json => {
-                let line = match String::from_utf8(record.value) {
-                    Ok(value) => serde_json::json!({ "offset": record.offset, "value": value }),
-                    Err(not_utf8) => {
-                        serde_json::json!({ "offset": record.offset, "value_bytes": not_utf8.into_bytes() })
-                    }
-                };
-                writeln!(stdout, "{line}")?;
-            }
-        }
-        if args.follow {
-            stdout.flush()?;
-        }
-        if record.offset + 1 >= end {
+        let offset = record.offset;
+        print_record(&mut stdout, record, args.format, args.follow)?;
+        if offset + 1 >= end {
             break;
         }
     }
