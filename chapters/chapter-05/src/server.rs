@@ -73,7 +73,7 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<()> {
 pub async fn serve(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
-    mut reload: tokio::signal::unix::Signal,
+    reload: tokio::signal::unix::Signal,
 ) -> anyhow::Result<()> {
     warn_if_unprotected(&settings);
 
@@ -108,11 +108,7 @@ pub async fn serve(
         service_config,
     )?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    for name in ["", LOG_SERVICE_NAME] {
-        health
-            .set_service_status(name, ServingStatus::Serving)
-            .await;
-    }
+    set_serving_status(&health, ServingStatus::Serving).await;
     let reflection = || {
         // Reflection in both versions: grpcurl speaks v1; evans and Postman v1alpha.
         tonic_reflection::server::Builder::configure()
@@ -128,24 +124,8 @@ pub async fn serve(
     // ANCHOR_END: serve_bind
 
     // ANCHOR: serve_background
-    let background = [
-        tokio::spawn(crate::retention::run(
-            Arc::clone(&log),
-            settings.retention.clone(),
-        )),
-        tokio::spawn(report_log_gauges(Arc::clone(&log))),
-        tokio::spawn(sync_on_a_timer(Arc::clone(&log), settings.sync)),
-    ];
-    let reloader = authorizer.clone().map(|authorizer| {
-        tokio::spawn(async move {
-            while reload.recv().await.is_some() {
-                match authorizer.reload().await {
-                    Ok(()) => tracing::info!(policy = %authorizer.policy_path().display(), "SIGHUP: ACL reloaded"),
-                    Err(error) => tracing::error!(%error, "SIGHUP: ACL not reloaded; the previous one stays in force"),
-                }
-            }
-        })
-    });
+    let background = spawn_log_upkeep(&log, &settings);
+    let reloader = spawn_acl_reloader(authorizer.clone(), reload);
     // ANCHOR_END: serve_background
 
     // ANCHOR: serve_router
@@ -171,11 +151,7 @@ pub async fn serve(
         // Health checkers that watch (or poll) see NOT_SERVING now, while
         // the server still serves: a load balancer has `grace` to stop
         // sending before the drain refuses new calls.
-        for name in ["", LOG_SERVICE_NAME] {
-            health
-                .set_service_status(name, ServingStatus::NotServing)
-                .await;
-        }
+        set_serving_status(&health, ServingStatus::NotServing).await;
         tracing::info!(?grace, "NOT_SERVING; draining after the grace period");
         tokio::time::sleep(grace).await;
         // Streams that never end by themselves (health's Watch,
@@ -304,3 +280,49 @@ pub fn warn_if_unprotected(settings: &Settings) {
     }
 }
 // ANCHOR_END: warn_if_unprotected
+
+// ANCHOR: upkeep
+/// The log's upkeep, each a task of its own: retention, the size gauges,
+/// and the sync timer of `--sync interval=...`. (Chapter 9's server runs
+/// the same on the log clients read.)
+pub fn spawn_log_upkeep(log: &Arc<Log>, settings: &Settings) -> [tokio::task::JoinHandle<()>; 3] {
+    [
+        tokio::spawn(crate::retention::run(
+            Arc::clone(log),
+            settings.retention.clone(),
+        )),
+        tokio::spawn(report_log_gauges(Arc::clone(log))),
+        tokio::spawn(sync_on_a_timer(Arc::clone(log), settings.sync)),
+    ]
+}
+
+/// Reloads the ACL's policy on each `reload` (SIGHUP); a policy that does
+/// not load leaves the previous one in force. `None` without an ACL.
+pub fn spawn_acl_reloader(
+    authorizer: Option<Arc<CasbinAuthorizer>>,
+    mut reload: tokio::signal::unix::Signal,
+) -> Option<tokio::task::JoinHandle<()>> {
+    authorizer.map(|authorizer| {
+        tokio::spawn(async move {
+            while reload.recv().await.is_some() {
+                match authorizer.reload().await {
+                    Ok(()) => tracing::info!(policy = %authorizer.policy_path().display(), "SIGHUP: ACL reloaded"),
+                    Err(error) => tracing::error!(%error, "SIGHUP: ACL not reloaded; the previous one stays in force"),
+                }
+            }
+        })
+    })
+}
+
+// ANCHOR_END: upkeep
+
+/// Sets what health checks hear, for the whole server (`""`) and for the
+/// Log service alike.
+pub async fn set_serving_status(
+    health: &tonic_health::server::HealthReporter,
+    status: ServingStatus,
+) {
+    for name in ["", LOG_SERVICE_NAME] {
+        health.set_service_status(name, status).await;
+    }
+}

@@ -20,10 +20,8 @@ use anyhow::Context;
 use chapter_02::status::CodecErrorLayer;
 use chapter_04::{AuthorizationLayer, CasbinAuthorizer};
 use chapter_05::drain::DrainLayer;
-use chapter_05::observability::{
-    RpcObservabilityLayer, init_tracing, install_metrics, report_log_gauges,
-};
-use chapter_05::server::{LOG_SERVICE_NAME, sync_on_a_timer};
+use chapter_05::observability::{RpcObservabilityLayer, init_tracing, install_metrics};
+use chapter_05::server::{set_serving_status, spawn_acl_reloader, spawn_log_upkeep};
 use chapter_05::settings::{Security, Settings};
 use chapter_06::MembershipConfig;
 use chapter_07::{ClusterNode, NodeConfig};
@@ -151,7 +149,7 @@ pub async fn serve(
     settings: Settings,
     cluster: ClusterSettings,
     shutdown: impl Future<Output = ()>,
-    mut reload: tokio::signal::unix::Signal,
+    reload: tokio::signal::unix::Signal,
 ) -> anyhow::Result<()> {
     chapter_05::server::warn_if_unprotected(&settings);
     refuse_a_single_server_log(&settings)?;
@@ -202,36 +200,16 @@ pub async fn serve(
     // ANCHOR_END: alone_elects_itself
     // ANCHOR: serve_services
     let (health, health_service) = tonic_health::server::health_reporter();
-    for name in ["", LOG_SERVICE_NAME] {
-        health
-            .set_service_status(name, ServingStatus::Serving)
-            .await;
-    }
+    set_serving_status(&health, ServingStatus::Serving).await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(chapter_02::api::v1::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(chapter_07::api::v1::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let records = Arc::clone(node.records().log());
-    let background = [
-        tokio::spawn(chapter_05::retention::run(
-            Arc::clone(&records),
-            settings.retention.clone(),
-        )),
-        tokio::spawn(report_log_gauges(Arc::clone(&records))),
-        tokio::spawn(sync_on_a_timer(Arc::clone(&records), settings.sync)),
-    ];
-    let reloader = authorizer.clone().map(|authorizer| {
-        tokio::spawn(async move {
-            while reload.recv().await.is_some() {
-                match authorizer.reload().await {
-                    Ok(()) => tracing::info!(policy = %authorizer.policy_path().display(), "SIGHUP: ACL reloaded"),
-                    Err(error) => tracing::error!(%error, "SIGHUP: ACL not reloaded; the previous one stays in force"),
-                }
-            }
-        })
-    });
+    // Chapter 5's upkeep, on the log clients read (the state machine's).
+    let background = spawn_log_upkeep(node.records().log(), &settings);
+    let reloader = spawn_acl_reloader(authorizer.clone(), reload);
     let health_only = match cluster.health_addr {
         Some(addr) => Some(serve_health_only(addr, health_service.clone()).await?),
         None => None,
@@ -269,11 +247,7 @@ pub async fn serve(
     let (drain_now, drain) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
-        for name in ["", LOG_SERVICE_NAME] {
-            health
-                .set_service_status(name, ServingStatus::NotServing)
-                .await;
-        }
+        set_serving_status(&health, ServingStatus::NotServing).await;
         tracing::info!(?grace, "NOT_SERVING; draining after the grace period");
         tokio::time::sleep(grace).await;
         service.stop_streams();
