@@ -9,12 +9,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use chapter_01::{Config, Log, SyncPolicy};
+use common::{crash_seed, xorshift};
 
 const CHILD_DIR: &str = "PROGLOG_CRASH_CHILD_DIR";
 const ROUNDS: usize = 20;
@@ -69,18 +72,7 @@ fn child(dir: &Path) {
 fn parent() {
     let dir = tempfile::tempdir().unwrap();
     // The kill times are random; PROGLOG_CRASH_SEED replays a run.
-    let seed = match std::env::var("PROGLOG_CRASH_SEED") {
-        Ok(seed) => seed.parse().unwrap(),
-        Err(_) => {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        }
-    };
-    println!("crash: seed {seed} (PROGLOG_CRASH_SEED={seed} replays the kill times)");
-    let mut random = xorshift(seed);
+    let mut random = xorshift(crash_seed("crash"));
     let mut acknowledged = 0u64; // every offset below this was reported by a child
     let mut repairs = 0;
     for round in 1..=ROUNDS {
@@ -138,14 +130,4 @@ fn parent() {
     println!(
         "crash: {ROUNDS} passed, 0 failed ({acknowledged} acknowledged offsets, {repairs} repairs in all)"
     );
-}
-
-/// A small deterministic pseudo-random generator (no dependency needed).
-fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
 }

@@ -10,11 +10,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use chapter_01::{Config, Log, SyncPolicy};
+use common::{crash_seed, xorshift};
 
 const CHILD_DIR: &str = "PROGLOG_TRUNCATE_CHILD_DIR";
 const ROUNDS: usize = 15;
@@ -60,18 +63,8 @@ fn child(dir: &Path) {
 }
 
 fn parent() {
-    let seed = match std::env::var("PROGLOG_CRASH_SEED") {
-        Ok(seed) => seed.parse().unwrap(),
-        Err(_) => {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        }
-    };
-    println!("truncate_crash: seed {seed} (PROGLOG_CRASH_SEED={seed} replays the kill times)");
-    let mut random = xorshift(seed);
+    // The kill times are random; PROGLOG_CRASH_SEED replays a run.
+    let mut random = xorshift(crash_seed("truncate_crash"));
     let dir = tempfile::tempdir().unwrap();
     for round in 1..=ROUNDS {
         let mut child = Command::new(std::env::current_exe().unwrap())
@@ -100,14 +93,4 @@ fn parent() {
         );
     }
     println!("truncate_crash: {ROUNDS} passed, 0 failed");
-}
-
-/// A small deterministic pseudo-random generator.
-fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
 }

@@ -49,3 +49,33 @@ pub fn layout(dir: &Path) -> Vec<String> {
     files
 }
 // ANCHOR_END: layout
+
+// ANCHOR: random
+/// The seed of a randomized test: `$PROGLOG_CRASH_SEED` if set (to replay
+/// a run), else the clock. Printed, with `test`'s name, so that any run,
+/// a failed one above all, can be replayed.
+pub fn crash_seed(test: &str) -> u64 {
+    let seed = match std::env::var("PROGLOG_CRASH_SEED") {
+        Ok(seed) => seed.parse().expect("PROGLOG_CRASH_SEED is a number"),
+        Err(_) => {
+            std::time::SystemTime::now()
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .expect("the clock is past 1970")
+                .as_nanos() as u64
+                | 1
+        }
+    };
+    println!("{test}: seed {seed} (PROGLOG_CRASH_SEED={seed} replays the kill times)");
+    seed
+}
+
+/// A small deterministic pseudo-random generator.
+pub fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+// ANCHOR_END: random
