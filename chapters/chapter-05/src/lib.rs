@@ -43,14 +43,19 @@ use cli::{BenchCommand, Cli, Command};
 
 // ANCHOR: main
 // ANCHOR: main_fn
-/// The whole program, as the `proglog` binary runs it: one crypto
-/// provider, the async runtime, and an exit code with one line of error,
-/// never a panic or a backtrace.
+/// The whole program, as the `proglog` binary runs it: the command line,
+/// then [`exit_code_of`] the command.
 pub fn main() -> ExitCode {
+    exit_code_of(run(Cli::parse()))
+}
+
+/// Runs `program` as a binary's whole life: one crypto provider, the async
+/// runtime, and an exit code with one line of error, never a panic or a
+/// backtrace. (Chapter 9's `proglog` runs its commands the same way.)
+pub fn exit_code_of(program: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     // ring is the only crypto provider in the build; installing it
     // explicitly keeps rustls from having to guess.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -58,7 +63,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(program) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("proglog: {}", one_line(error.as_ref()));

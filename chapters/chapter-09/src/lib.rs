@@ -34,26 +34,11 @@ use cli::{BenchCommand, Cli, ClusterCommand, Command};
 // ANCHOR_END: modules
 
 // ANCHOR: main
-/// The whole program, as the `proglog` binary runs it: one crypto
-/// provider, the async runtime, and an exit code with one line of error,
-/// never a panic or a backtrace (as chapter 5's).
+/// The whole program, as the `proglog` binary runs it: the command line,
+/// then the command, run as chapter 5 runs its own (one crypto provider,
+/// the async runtime, an exit code with one line of error).
 pub fn main() -> ExitCode {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("proglog: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("proglog: {}", chapter_05::one_line(error.as_ref()));
-            ExitCode::FAILURE
-        }
-    }
+    chapter_05::exit_code_of(run(Cli::parse()))
 }
 
 /// Runs the command the user gave.
