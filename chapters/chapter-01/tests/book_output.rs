@@ -16,11 +16,10 @@ mod book_output;
 
 use std::fmt::Write as _;
 use std::fs::{self, OpenOptions};
-use std::io::Write as _;
 use std::path::Path;
 
 use chapter_01::{Config, Error, Log};
-use common::{fill, layout, small_segments};
+use common::{append_bytes, crash_image, fill, layout, small_segments};
 
 /// Compares `actual` with `tests/output/NAME.txt`.
 fn assert_output(name: &str, actual: &str) {
@@ -56,34 +55,6 @@ fn xxd(bytes: &[u8]) -> String {
     out
 }
 
-/// A copy of the log's segment files as they are on disk now, in a new
-/// directory: what `kill -9` would leave (every append is in the OS's hands
-/// when it returns), with no clean-shutdown marker.
-fn crash_image(log: &Log) -> tempfile::TempDir {
-    let image = tempfile::tempdir().unwrap();
-    for entry in fs::read_dir(log.dir()).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .extension()
-            .is_some_and(|extension| extension == "store" || extension == "index")
-        {
-            fs::copy(&path, image.path().join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    image
-}
-
-fn append_bytes(path: &Path, bytes: &[u8]) {
-    OpenOptions::new()
-        .append(true)
-        .open(path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
-}
-
-// A store after appending `hello` and then `log`, and its index once the
-// log is closed (trimmed to its two entries).
 #[test]
 fn book_shows_a_store_and_its_index() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,11 +9,10 @@
 mod common;
 
 use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chapter_01::{Config, Corruption, Error, FRAME_OVERHEAD, Log, Repair};
-use common::{fill, small_segments, value};
+use common::{append_bytes, crash_image, fill, flip, set_len, small_segments, value};
 use rstest::rstest;
 
 /// The store and index of the segment at `base` in `dir`.
@@ -59,46 +58,6 @@ fn assert_holds_exactly(log: &Log, count: u64) {
     assert_eq!(log.read(count).unwrap(), b"after recovery");
 }
 // ANCHOR_END: log_helpers
-
-// ANCHOR: file_helpers
-/// A copy of the log's segment files as they are on disk right now, in a
-/// new directory: exactly what `kill -9` would leave behind (every append is
-/// in the OS's hands when it returns), with no clean-shutdown marker.
-fn crash_image(log: &Log) -> tempfile::TempDir {
-    let image = tempfile::tempdir().unwrap();
-    for entry in fs::read_dir(log.dir()).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .extension()
-            .is_some_and(|extension| extension == "store" || extension == "index")
-        {
-            fs::copy(&path, image.path().join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    image
-}
-
-fn append_bytes(path: &Path, bytes: &[u8]) {
-    OpenOptions::new()
-        .append(true)
-        .open(path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
-}
-
-/// Cuts (or extends with zeros) the file at `path` to `len` bytes.
-fn set_len(path: &Path, len: u64) {
-    let file = OpenOptions::new().write(true).open(path).unwrap();
-    file.set_len(len).unwrap();
-}
-
-fn flip(path: &Path, byte: usize, mask: u8) {
-    let mut bytes = fs::read(path).unwrap();
-    bytes[byte] ^= mask;
-    fs::write(path, bytes).unwrap();
-}
-// ANCHOR_END: file_helpers
 
 // A crash can cut the last record at any byte: for every cut, every earlier
 // record is intact and appends continue at the right offset.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+use std::io::Write as _;
 use std::path::Path;
 
 use chapter_01::{Config, Log};
@@ -79,3 +80,45 @@ pub fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
     }
 }
 // ANCHOR_END: random
+
+// ANCHOR: file_helpers
+/// A copy of the log's segment files as they are on disk right now, in a
+/// new directory: exactly what `kill -9` would leave behind (every append is
+/// in the OS's hands when it returns), with no clean-shutdown marker.
+pub fn crash_image(log: &Log) -> tempfile::TempDir {
+    let image = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(log.dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .extension()
+            .is_some_and(|extension| extension == "store" || extension == "index")
+        {
+            std::fs::copy(&path, image.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    image
+}
+
+/// Appends `bytes` to the file at `path`, as a torn or stray write would.
+pub fn append_bytes(path: &Path, bytes: &[u8]) {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+/// Cuts (or extends with zeros) the file at `path` to `len` bytes.
+pub fn set_len(path: &Path, len: u64) {
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.set_len(len).unwrap();
+}
+
+/// Flips the bits of `mask` in byte `byte` of the file at `path`.
+pub fn flip(path: &Path, byte: usize, mask: u8) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[byte] ^= mask;
+    std::fs::write(path, bytes).unwrap();
+}
+// ANCHOR_END: file_helpers
