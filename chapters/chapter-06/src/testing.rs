@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -33,11 +33,12 @@ pub const MEMBER_CLUSTER_ENV: &str = "PROGLOG_TESTING_MEMBER_CLUSTER";
 /// loaded machine is slow, and a test must not fail for being slow.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A UDP port of 127.0.0.1 that was free when asked (the member binds it next).
+/// A UDP port of 127.0.0.1 that was free when asked (the member binds it
+/// next): chapter 5's [`free_addr`](chapter_05::testing::free_addr), which
+/// takes ports free for TCP and UDP alike, below the kernel's ephemeral
+/// range.
 pub fn free_gossip_addr() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|socket| socket.local_addr())
-        .expect("a free UDP port")
+    chapter_05::testing::free_addr()
 }
 
 /// A cluster id no other test uses, so that tests running side by side (or
